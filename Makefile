@@ -1,0 +1,37 @@
+# The two commands a newcomer needs: `make serve` and `make test`.
+# CI (.ci/run) calls `make test` exactly as a person does.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Re-install whenever the project's metadata or the pinned versions change.
+STAMP  := $(VENV)/.installed
+
+.PHONY: help venv test test-fast docs serve clean
+
+help:
+	@echo "make serve  - set up .venv, build the site and serve it on http://127.0.0.1:8000"
+	@echo "make test   - set up .venv and run the whole test suite (strict docs build included)"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# The library tests alone, without the site build (quick local loop).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+serve: $(STAMP)
+	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000 --watch src
+
+clean:
+	rm -rf $(VENV) site .cache
