@@ -1,0 +1,36 @@
+"""celoss: cross-entropy loss from logits to loss, in NumPy, checked against PyTorch.
+
+The modules follow the walkthrough: :mod:`celoss.probabilities`,
+:mod:`celoss.correct_class`, :mod:`celoss.nll`, :mod:`celoss.reduction`,
+:mod:`celoss.gradient`, :mod:`celoss.loss`, and
+:mod:`celoss.parity`, the one module that imports torch (lazily).
+"""
+
+from .correct_class import correct_class_log_probs, correct_class_probs
+from .loss import cross_entropy
+from .gradient import cross_entropy_grad, smoothed_targets
+from .nll import nll_loss, soft_target_loss, target_weights
+from .parity import ParityError, ParityReport, StepCheck, TOLERANCES, compare_with_torch
+from .reduction import reduce_loss
+from .probabilities import log_softmax, softmax
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "softmax",
+    "log_softmax",
+    "correct_class_probs",
+    "correct_class_log_probs",
+    "target_weights",
+    "nll_loss",
+    "soft_target_loss",
+    "reduce_loss",
+    "smoothed_targets",
+    "cross_entropy_grad",
+    "cross_entropy",
+    "TOLERANCES",
+    "ParityError",
+    "ParityReport",
+    "StepCheck",
+    "compare_with_torch",
+]

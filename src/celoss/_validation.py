@@ -1,0 +1,158 @@
+"""Checks shared by every cross-entropy entry point, with torch's rules.
+
+Each check raises where ``torch.nn.functional.cross_entropy`` raises, with a
+message that names the argument and what was expected. What passes is
+returned normalised, so the math modules never re-check.
+"""
+
+import operator
+from typing import NamedTuple
+
+import numpy as np
+
+from .correct_class import class_axis
+from .reduction import REDUCTIONS
+
+
+class CrossEntropyInputs(NamedTuple):
+    """Checked inputs of a cross-entropy call."""
+
+    logits: np.ndarray  # (N, C, ...) floating, float16 widened to float32
+    targets: np.ndarray  # (N, ...) int, or (N, C, ...) floating probabilities
+    weight: np.ndarray | None  # (C,) in the logits' dtype
+    ignore_index: int
+    reduction: str
+    label_smoothing: float
+    class_axis: int
+    num_classes: int
+    probability_targets: bool
+    dtype: np.dtype  # dtype of the loss, as torch would return it
+    logits_dtype: np.dtype  # dtype of the caller's logits, and of the gradient
+
+
+def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothing):
+    """Check and normalise the arguments of ``cross_entropy``.
+
+    Parameters
+    ----------
+    logits, targets, weight, ignore_index, reduction, label_smoothing
+        As in :func:`celoss.cross_entropy`.
+
+    Returns
+    -------
+    inputs : CrossEntropyInputs
+        The same arguments as arrays, with the class axis, C, the kind of
+        targets and the result dtype.
+
+    Raises
+    ------
+    TypeError
+        Non-floating logits, non-integer class-index targets, non-floating
+        probability targets, a non-integer ignore_index.
+    ValueError
+        Wrong shapes, a weight of the wrong length, label_smoothing outside
+        [0, 1], an unknown reduction, a non-negative ignore_index with
+        probability targets.
+    IndexError
+        A class index outside [0, C) that is not ignore_index.
+    """
+    logits = np.asarray(logits)
+    targets = np.asarray(targets)
+    if not np.issubdtype(logits.dtype, np.floating):
+        raise TypeError(
+            f"logits must be a floating-point array, got dtype {logits.dtype}; "
+            "convert with logits.astype(np.float64)"
+        )
+    if logits.ndim == 0:
+        raise ValueError(
+            "logits must have shape (C,), (N, C) or (N, C, d1, ..., dK), got shape ()"
+        )
+    axis = class_axis(logits.ndim)
+    num_classes = logits.shape[axis]
+    if num_classes == 0:
+        raise ValueError(f"logits must have at least one class, got shape {logits.shape}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    label_smoothing = float(label_smoothing)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    try:
+        ignore_index = operator.index(ignore_index)
+    except TypeError:
+        raise TypeError(
+            f"ignore_index must be an integer, got {type(ignore_index).__name__}"
+        ) from None
+
+    # float16 is computed in float32 and rounded back at the end, as torch's CPU
+    # kernels accumulate half precision in float.
+    result_dtype = logits.dtype
+    logits = _widen_half(logits)
+    if weight is not None:
+        weight = np.asarray(weight)
+        if weight.shape != (num_classes,):
+            raise ValueError(
+                f"weight must have shape (C,) = ({num_classes},), one weight per "
+                f"class, got shape {weight.shape}"
+            )
+        if not (np.issubdtype(weight.dtype, np.floating)
+                or np.issubdtype(weight.dtype, np.integer)):
+            raise TypeError(f"weight must be a real array, got dtype {weight.dtype}")
+        weight = weight.astype(logits.dtype)
+
+    if targets.shape == logits.shape:  # torch's rule: same shape means probabilities
+        if not np.issubdtype(targets.dtype, np.floating):
+            raise TypeError(
+                f"targets of the logits' shape {logits.shape} are class probabilities "
+                f"and must be floating point, got dtype {targets.dtype}; class indices "
+                f"have shape {_index_shape(logits.shape)}"
+            )
+        if ignore_index >= 0:
+            raise ValueError(
+                f"ignore_index={ignore_index} is not supported with class-probability "
+                "targets (it applies to class indices only); leave it at -100"
+            )
+        return CrossEntropyInputs(
+            logits, _widen_half(targets), weight, ignore_index, reduction,
+            label_smoothing, axis, num_classes, True,
+            np.result_type(result_dtype, targets.dtype),  # torch promotes
+            result_dtype,
+        )
+
+    expected = _index_shape(logits.shape)
+    if logits.ndim == 1 and targets.shape == (1,):
+        targets = targets.reshape(())  # torch accepts (1,) for one example
+    if targets.shape != expected:
+        raise ValueError(
+            f"targets shape {targets.shape} does not match logits shape "
+            f"{logits.shape}: expected {expected} for class indices or "
+            f"{logits.shape} for class probabilities"
+        )
+    if not np.issubdtype(targets.dtype, np.integer):
+        raise TypeError(
+            f"targets of shape {targets.shape} are class indices and must be "
+            f"integers, got dtype {targets.dtype}; class probabilities have the "
+            f"logits' shape {logits.shape}"
+        )
+    out_of_range = (targets != ignore_index) & ((targets < 0) | (targets >= num_classes))
+    if np.any(out_of_range):
+        bad = targets[out_of_range].flat[0]
+        raise IndexError(
+            f"targets: class index {bad} is out of range for C={num_classes} classes "
+            f"(expected 0 <= y_n < {num_classes}, or ignore_index={ignore_index})"
+        )
+    return CrossEntropyInputs(
+        logits, targets, weight, ignore_index, reduction, label_smoothing,
+        axis, num_classes, False, result_dtype, result_dtype,
+    )
+
+
+def _widen_half(array):
+    """``array`` in float32 if it is float16, else unchanged."""
+    return array.astype(np.float32) if array.dtype == np.float16 else array
+
+
+def _index_shape(logits_shape):
+    """Shape of class-index targets for logits of ``logits_shape``."""
+    if len(logits_shape) == 1:
+        return ()
+    return (logits_shape[0], *logits_shape[2:])

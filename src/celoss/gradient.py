@@ -1,0 +1,153 @@
+r"""Step 5: the gradient of the loss with respect to the logits.
+
+For every option the gradient has one shape: the softmax, scaled by how much
+weight the example's target carries, minus the weighted target distribution.
+Without weights or smoothing it is the famous $p_{n,c} - [c = y_n]$.
+"""
+
+import numpy as np
+
+from ._validation import check_inputs
+from .correct_class import class_axis
+from .nll import target_weights
+from .probabilities import softmax
+
+
+def smoothed_targets(targets, num_classes, *, label_smoothing=0.0, ignore_index=-100,
+                     dtype=np.float64):
+    r"""The target distribution $q_{n,c}$ that class indices stand for.
+
+    A class index $y_n$ means the one-hot distribution $[c = y_n]$; label
+    smoothing mixes it with the uniform distribution $1/C$. Ignored examples
+    get an all-zero row: they have no target at all.
+
+    Parameters
+    ----------
+    targets : array_like of int, shape (N,)
+        Class indices $y_n$ or ``ignore_index``; ``()`` or ``(N, d1, ..., dK)``.
+    num_classes : int
+        C.
+    label_smoothing : float, default 0.0
+        $\varepsilon$ in [0, 1].
+    ignore_index : int, default -100
+        Target value whose row is all zeros.
+    dtype : dtype, default float64
+        Floating dtype of the result.
+
+    Returns
+    -------
+    q : ndarray of shape (N, C)
+        Rows sum to 1 (0 for ignored examples); ``(C,)`` or
+        ``(N, C, d1, ..., dK)`` to match the logits.
+
+    Notes
+    -----
+    $$q_{n,c} = \left((1 - \varepsilon)\,[c = y_n] + \frac{\varepsilon}{C}\right)
+    [y_n \ne \text{ignore\_index}]$$
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from celoss.gradient import smoothed_targets
+
+    print(smoothed_targets(np.array([0, -100]), 3, label_smoothing=0.3))
+    #> [[0.8 0.1 0.1]
+    #>  [0.  0.  0. ]]
+    ```
+    """
+    targets = np.asarray(targets)
+    axis = class_axis(targets.ndim + 1)
+    shape = [1] * (targets.ndim + 1)
+    shape[axis] = num_classes
+    classes = np.arange(num_classes).reshape(shape)  # (1, C)
+    one_hot = np.expand_dims(targets, axis) == classes  # (N, C)
+    q = (1.0 - label_smoothing) * one_hot + label_smoothing / num_classes  # (N, C)
+    kept = np.expand_dims(targets != ignore_index, axis)  # (N, 1)
+    return np.where(kept, q, 0.0).astype(dtype)  # (N, C)
+
+
+def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
+                       reduction="mean", label_smoothing=0.0):
+    r"""Gradient of :func:`celoss.cross_entropy` with respect to the logits.
+
+    Written from the formula, not by differencing: with target distribution
+    $q_{n,c}$ (one-hot, smoothed, or given as probabilities) and class
+    weights $w_c$, the per-example loss is $-\sum_c w_c q_{n,c} \log p_{n,c}$
+    and its derivative is the softmax scaled by the example's total target
+    weight, minus the weighted target. ``"mean"`` divides by the same total
+    weight as the loss; for ``"none"`` this is the gradient of the sum of the
+    per-example losses. Ignored examples get a zero gradient.
+
+    Parameters
+    ----------
+    logits : array_like of shape (N, C)
+        Unnormalised scores $x_{n,c}$; ``(C,)`` or ``(N, C, d1, ..., dK)``.
+    targets : array_like of shape (N,)
+        Class indices, or class probabilities of the logits' shape.
+    weight : array_like of shape (C,), optional
+        Class weights $w_c$.
+    ignore_index : int, default -100
+        Class-index target value that contributes nothing.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        The reduction of the loss being differentiated.
+    label_smoothing : float, default 0.0
+        $\varepsilon$ in [0, 1].
+
+    Returns
+    -------
+    grad : ndarray of shape (N, C)
+        $\partial \ell / \partial x_{n,c}$, the logits' shape and dtype. For
+        unweighted class-index targets every row sums to 0.
+
+    Notes
+    -----
+    $$\frac{\partial \ell}{\partial x_{n,c}} = \frac{1}{D}\left(
+    p_{n,c} \sum_{k=1}^{C} w_k q_{n,k} \;-\; w_c\, q_{n,c}\right)$$
+
+    where $D = \sum_n w_{y_n}$ over examples that are not ignored for
+    class-index targets with ``"mean"``, the number of examples for
+    probability targets with ``"mean"``, and 1 otherwise.
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from celoss import cross_entropy_grad
+
+    logits = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
+    print(np.array2string(cross_entropy_grad(logits, np.array([0, 1])), precision=4))
+    #> [[-0.1705  0.1212  0.0493]
+    #>  [ 0.0543 -0.0988  0.0445]]
+    ```
+    """
+    inputs = check_inputs(logits, targets, weight, ignore_index, reduction,
+                          label_smoothing)
+    logits, targets, weight = inputs.logits, inputs.targets, inputs.weight
+    axis, num_classes = inputs.class_axis, inputs.num_classes
+    smoothing = inputs.label_smoothing
+
+    probs = softmax(logits, axis=axis)  # (N, C)
+    if inputs.probability_targets:
+        q = targets if smoothing == 0 else targets * (1 - smoothing) + smoothing / num_classes  # (N, C)
+        total_weight = logits.size // num_classes
+        kept = np.ones((), dtype=bool)
+    else:
+        q = smoothed_targets(targets, num_classes, label_smoothing=smoothing,
+                             ignore_index=ignore_index, dtype=logits.dtype)  # (N, C)
+        total_weight = np.sum(target_weights(targets, weight=weight,
+                                             ignore_index=ignore_index,
+                                             dtype=logits.dtype))  # ()
+        kept = np.expand_dims(targets != ignore_index, axis)  # (N, 1)
+    if weight is not None:
+        shape = [1] * logits.ndim
+        shape[axis] = num_classes
+        q = q * weight.reshape(shape)  # (N, C)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN where torch has NaN
+        grad = probs * np.sum(q, axis=axis, keepdims=True) - q  # (N, C)
+        if inputs.reduction == "mean":
+            # torch leaves ignored rows untouched by the division: they stay 0
+            # even when every example is ignored and the total weight is 0.
+            np.divide(grad, np.asarray(total_weight, dtype=grad.dtype), out=grad,
+                      where=np.broadcast_to(kept, grad.shape))
+    return grad.astype(inputs.logits_dtype, copy=False)  # (N, C)

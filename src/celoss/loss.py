@@ -1,0 +1,132 @@
+r"""Step 6: cross-entropy loss, composed from the steps before it.
+
+``cross_entropy`` is ``torch.nn.functional.cross_entropy`` in NumPy: the
+same arguments, the same shapes and dtypes, the same value for every option
+and every combination of options.
+"""
+
+import numpy as np
+
+from ._validation import check_inputs
+from .nll import nll_loss, soft_target_loss, target_weights
+from .reduction import reduce_loss
+from .probabilities import log_softmax
+
+
+def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
+                  reduction="mean", label_smoothing=0.0):
+    r"""Cross-entropy between logits and targets, exactly as PyTorch computes it.
+
+    The logits go through a stable log-softmax; each example's loss is the
+    negative log-probability of its target (weighted by the target class,
+    and mixed with the uniform distribution when smoothing); the losses are
+    then summed, averaged or returned as they are. Targets are either class
+    indices or, when they have the logits' shape, class probabilities.
+
+    Parameters
+    ----------
+    logits : array_like of shape (N, C)
+        Unnormalised scores $x_{n,c}$, floating point. Also ``(C,)`` for one
+        example, or ``(N, C, d1, ..., dK)`` with classes on axis 1.
+    targets : array_like of shape (N,)
+        Class indices $y_n$ (integers in ``[0, C)`` or ``ignore_index``) of
+        shape ``()``, ``(N,)`` or ``(N, d1, ..., dK)``; or class
+        probabilities $t_{n,c}$ of the logits' shape.
+    weight : array_like of shape (C,), optional
+        Class weights $w_c$, cast to the logits' dtype.
+    ignore_index : int, default -100
+        Class-index target value that contributes to neither the loss nor the
+        mean's denominator. Must be negative with probability targets.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"mean"`` divides the sum by $\sum_n w_{y_n}$ over the examples that
+        are not ignored (by the number of examples for probability targets).
+    label_smoothing : float, default 0.0
+        $\varepsilon$ in [0, 1]: the target becomes
+        $(1 - \varepsilon)$ one-hot $+ \varepsilon / C$.
+
+    Returns
+    -------
+    loss : ndarray of shape ()
+        The reduced loss; for ``"none"`` the per-example losses, of the
+        targets' shape (class indices) or the logits' shape without the class
+        axis (probabilities). The logits' dtype (promoted with probability
+        targets', as torch does). ``NaN`` for a mean over nothing.
+
+    Raises
+    ------
+    TypeError
+        Non-floating logits; non-integer class-index targets; probability
+        targets that are not floating point.
+    ValueError
+        Mismatched shapes; a weight that is not ``(C,)``; ``label_smoothing``
+        outside [0, 1]; an unknown ``reduction``; ``ignore_index >= 0`` with
+        probability targets.
+    IndexError
+        A class index outside ``[0, C)`` that is not ``ignore_index``.
+
+    Notes
+    -----
+    With log-probabilities $\log p_{n,c}$ from :func:`celoss.log_softmax`,
+    class-index targets give
+
+    $$l_n = \Big((1 - \varepsilon)\, w_{y_n} \log p_{n,y_n}
+    + \frac{\varepsilon}{C} \sum_{c=1}^{C} w_c \log p_{n,c}\Big)
+    \cdot (-1)\,[y_n \ne \text{ignore\_index}]$$
+
+    $$\ell = \frac{\sum_n l_n}{\sum_n w_{y_n} [y_n \ne \text{ignore\_index}]}
+    \quad (\text{mean}), \qquad \ell = \sum_n l_n \quad (\text{sum})$$
+
+    and probability targets give
+    $l_n = -\sum_c w_c\, t'_{n,c} \log p_{n,c}$ with
+    $t' = (1 - \varepsilon)\, t + \varepsilon / C$, averaged over the $N$
+    examples (times $d_1 \cdots d_K$).
+
+    Two differences from torch, both stricter: a negative or NaN
+    ``label_smoothing`` raises (torch ignores it), and integer targets of any
+    width are accepted (torch wants int64 or uint8).
+
+    References
+    ----------
+    PyTorch documentation, ``torch.nn.CrossEntropyLoss``.
+    Szegedy, C. et al. (2016). Rethinking the Inception architecture for
+    computer vision. *CVPR* (label smoothing).
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from celoss import cross_entropy
+
+    logits = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
+    targets = np.array([0, 1])
+    print(f"{float(cross_entropy(logits, targets)):.16f}")
+    #> 0.3185397696491857
+    ```
+    """
+    inputs = check_inputs(logits, targets, weight, ignore_index, reduction,
+                          label_smoothing)
+    logits, targets, weight = inputs.logits, inputs.targets, inputs.weight
+    axis, num_classes = inputs.class_axis, inputs.num_classes
+    smoothing = inputs.label_smoothing
+
+    log_probs = log_softmax(logits, axis=axis)  # (N, C)
+    if inputs.probability_targets:
+        if smoothing > 0:
+            targets = targets * (1 - smoothing) + smoothing / num_classes  # (N, C)
+        losses = soft_target_loss(log_probs, targets, weight=weight)  # (N,)
+        total_weight = losses.size
+    else:
+        losses = nll_loss(log_probs, targets, weight=weight,
+                          ignore_index=ignore_index)  # (N,)
+        if smoothing > 0:
+            uniform = np.full(num_classes, 1 / num_classes, dtype=log_probs.dtype)
+            uniform = uniform.reshape([num_classes if d == axis else 1
+                                       for d in range(log_probs.ndim)])  # (1, C)
+            uniform_losses = soft_target_loss(log_probs, uniform, weight=weight)  # (N,)
+            uniform_losses = np.where(targets == ignore_index, 0, uniform_losses)  # (N,)
+            losses = (1 - smoothing) * losses + smoothing * uniform_losses  # (N,)
+        total_weight = np.sum(target_weights(targets, weight=weight,
+                                             ignore_index=ignore_index,
+                                             dtype=log_probs.dtype))  # ()
+    loss = reduce_loss(losses, inputs.reduction, total_weight=total_weight)  # ()
+    return np.asarray(loss).astype(inputs.dtype, copy=False)  # ()

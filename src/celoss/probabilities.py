@@ -1,0 +1,105 @@
+r"""Step 1: turn logits into probabilities with a numerically stable softmax.
+
+Softmax exponentiates every logit and divides by the row's total, so each row
+becomes a probability distribution over the C classes. Subtracting the row's
+largest logit first changes nothing mathematically (the factor
+$e^{-\max_c x_{n,c}}$ cancels) but keeps every exponent at or below zero, so
+$e^{x}$ can never overflow.
+"""
+
+import numpy as np
+
+
+def softmax(logits, axis=-1):
+    r"""Probabilities from logits, stable for any finite logits.
+
+    Each slice along ``axis`` is exponentiated and divided by its sum. The
+    largest logit is subtracted first, so the largest exponent is
+    $e^0 = 1$: no overflow, and at least one term of every sum is 1.
+
+    Parameters
+    ----------
+    logits : array_like of shape (N, C)
+        Unnormalised scores $x_{n,c}$; any shape works, the classes lie along
+        ``axis``.
+    axis : int, default -1
+        The class axis.
+
+    Returns
+    -------
+    probs : ndarray of the logits' shape
+        $p_{n,c}$: non-negative, each slice along ``axis`` sums to 1.
+        Slices that hold ``+inf``, ``NaN`` or only ``-inf`` give ``NaN``, as in
+        ``torch.softmax``.
+
+    Notes
+    -----
+    $$p_{n,c} = \frac{e^{x_{n,c} - m_n}}{\sum_{k=1}^{C} e^{x_{n,k} - m_n}},
+    \qquad m_n = \max_k x_{n,k}$$
+
+    References
+    ----------
+    Bridle, J. S. (1990). Probabilistic interpretation of feedforward
+    classification network outputs, with relationships to statistical pattern
+    recognition. *Neurocomputing*, 227-236.
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from celoss import softmax
+
+    probs = softmax(np.array([[2.0, 1.0, 0.1]]))
+    print(np.array2string(probs, precision=4))
+    #> [[0.659  0.2424 0.0986]]
+    ```
+    """
+    logits = np.asarray(logits)
+    with np.errstate(invalid="ignore"):  # -inf - (-inf) is NaN, as in torch
+        row_max = np.max(logits, axis=axis, keepdims=True)  # (N, 1)
+        exps = np.exp(logits - row_max)  # (N, C)
+        return exps / np.sum(exps, axis=axis, keepdims=True)  # (N, C)
+
+
+def log_softmax(logits, axis=-1):
+    r"""Log-probabilities from logits, computed without ever taking log(0).
+
+    ``np.log(softmax(x))`` rounds tiny probabilities to 0 and returns
+    ``-inf``; the log-sum-exp form subtracts the log of the row's normaliser
+    from the shifted logits instead, so a logit 1000 below the maximum gives
+    a log-probability near -1000, not ``-inf``.
+
+    Parameters
+    ----------
+    logits : array_like of shape (N, C)
+        Unnormalised scores $x_{n,c}$; the classes lie along ``axis``.
+    axis : int, default -1
+        The class axis.
+
+    Returns
+    -------
+    log_probs : ndarray of the logits' shape
+        $\log p_{n,c} \le 0$; ``np.exp(log_probs)`` sums to 1 along ``axis``.
+
+    Notes
+    -----
+    $$\log p_{n,c} = (x_{n,c} - m_n) - \log \sum_{k=1}^{C} e^{x_{n,k} - m_n},
+    \qquad m_n = \max_k x_{n,k}$$
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from celoss import log_softmax
+
+    log_probs = log_softmax(np.array([[2.0, 1.0, 0.1], [1000.0, 0.0, -1000.0]]))
+    print(np.array2string(log_probs, precision=4))
+    #> [[-4.170e-01 -1.417e+00 -2.317e+00]
+    #>  [ 0.000e+00 -1.000e+03 -2.000e+03]]
+    ```
+    """
+    logits = np.asarray(logits)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows, as in torch
+        row_max = np.max(logits, axis=axis, keepdims=True)  # (N, 1)
+        shifted = logits - row_max  # (N, C)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))  # (N, C)

@@ -1,0 +1,69 @@
+r"""Step 4: reduce the per-example losses $l_n$ to one number.
+
+``"mean"`` divides the sum by a *total weight*: the number of examples that
+count, or the sum of their target classes' weights when classes are
+weighted. That denominator is where hand-written losses most often differ
+from PyTorch.
+"""
+
+import numpy as np
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def reduce_loss(losses, reduction="mean", *, total_weight=None):
+    r"""Sum or average the per-example losses, or return them unchanged.
+
+    Parameters
+    ----------
+    losses : array_like of shape (N,)
+        Per-example losses $l_n$; any shape.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        ``"none"`` returns ``losses``; ``"sum"`` their sum; ``"mean"`` their
+        sum divided by ``total_weight``.
+    total_weight : float, optional
+        Denominator of the mean: $\sum_n w_{y_n}$ over the examples that are
+        not ignored (see :func:`celoss.nll.target_weights`). Defaults to the
+        number of losses. A total weight of 0 gives ``NaN``, as in torch.
+
+    Returns
+    -------
+    loss : ndarray of shape ()
+        The reduced loss, or ``losses`` itself for ``"none"``, in the losses'
+        dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``reduction`` is not one of the three names.
+
+    Notes
+    -----
+    $$\ell_{\text{sum}} = \sum_{n=1}^{N} l_n, \qquad
+    \ell_{\text{mean}} = \frac{\sum_{n=1}^{N} l_n}{\sum_{n=1}^{N} w_{y_n}}$$
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from celoss import reduce_loss
+
+    losses = np.array([0.4, 0.2, 0.0])
+    print(reduce_loss(losses, "sum"), reduce_loss(losses, "mean", total_weight=2.0))
+    #> 0.6000000000000001 0.30000000000000004
+    ```
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(
+            f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
+        )
+    losses = np.asarray(losses)
+    if reduction == "none":
+        return losses  # (N,)
+    loss = np.sum(losses)  # ()
+    if reduction == "mean":
+        if total_weight is None:
+            total_weight = losses.size
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 is NaN, as in torch
+            loss = loss / np.asarray(total_weight, dtype=losses.dtype)  # ()
+    return np.asarray(loss, dtype=losses.dtype)  # ()
