@@ -146,8 +146,10 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
     with np.errstate(invalid="ignore", divide="ignore"):  # NaN where torch has NaN
         grad = probs * np.sum(q, axis=axis, keepdims=True) - q  # (N, C)
         if inputs.reduction == "mean":
-            # torch leaves ignored rows untouched by the division: they stay 0
-            # even when every example is ignored and the total weight is 0.
-            np.divide(grad, np.asarray(total_weight, dtype=grad.dtype), out=grad,
+            # A mean over a total weight of 0 is undefined: NaN for every example
+            # that counts, as in torch. Ignored rows are left out of the
+            # division and stay 0.
+            denominator = total_weight if total_weight != 0 else np.nan
+            np.divide(grad, np.asarray(denominator, dtype=grad.dtype), out=grad,
                       where=np.broadcast_to(kept, grad.shape))
     return grad.astype(inputs.logits_dtype, copy=False)  # (N, C)

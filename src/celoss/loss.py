@@ -116,17 +116,24 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         losses = soft_target_loss(log_probs, targets, weight=weight)  # (N,)
         total_weight = losses.size
     else:
+        total_weight = np.sum(target_weights(targets, weight=weight,
+                                             ignore_index=ignore_index,
+                                             dtype=log_probs.dtype))  # ()
         losses = nll_loss(log_probs, targets, weight=weight,
                           ignore_index=ignore_index)  # (N,)
+        loss = reduce_loss(losses, inputs.reduction, total_weight=total_weight)  # ()
         if smoothing > 0:
+            # Label smoothing mixes two losses, each reduced on its own as torch
+            # does: against the one-hot target and against the uniform one.
             uniform = np.full(num_classes, 1 / num_classes, dtype=log_probs.dtype)
             uniform = uniform.reshape([num_classes if d == axis else 1
                                        for d in range(log_probs.ndim)])  # (1, C)
             uniform_losses = soft_target_loss(log_probs, uniform, weight=weight)  # (N,)
             uniform_losses = np.where(targets == ignore_index, 0, uniform_losses)  # (N,)
-            losses = (1 - smoothing) * losses + smoothing * uniform_losses  # (N,)
-        total_weight = np.sum(target_weights(targets, weight=weight,
-                                             ignore_index=ignore_index,
-                                             dtype=log_probs.dtype))  # ()
+            uniform_loss = reduce_loss(uniform_losses, inputs.reduction,
+                                       total_weight=total_weight)  # ()
+            with np.errstate(invalid="ignore"):  # 0 * inf is NaN, as in torch
+                loss = (1 - smoothing) * loss + smoothing * uniform_loss  # ()
+        return np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
     loss = reduce_loss(losses, inputs.reduction, total_weight=total_weight)  # ()
     return np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
