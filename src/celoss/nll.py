@@ -146,7 +146,7 @@ def soft_target_loss(log_probs, target_probs, *, weight=None):
 
     log_probs = log_softmax(np.array([[2.0, 1.0, 0.1]]))
     print(soft_target_loss(log_probs, np.array([[0.9, 0.05, 0.05]])).round(6))
-    #> [0.561852]
+    #> [0.56203]
     ```
     """
     log_probs = np.asarray(log_probs)

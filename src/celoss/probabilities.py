@@ -93,7 +93,7 @@ def log_softmax(logits, axis=-1):
     from celoss import log_softmax
 
     log_probs = log_softmax(np.array([[2.0, 1.0, 0.1], [1000.0, 0.0, -1000.0]]))
-    print(np.array2string(log_probs, precision=4))
+    print(log_probs.round(4))
     #> [[-4.170e-01 -1.417e+00 -2.317e+00]
     #>  [ 0.000e+00 -1.000e+03 -2.000e+03]]
     ```

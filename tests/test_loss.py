@@ -1,0 +1,322 @@
+"""celoss.cross_entropy against torch.nn.functional.cross_entropy.
+
+Expected values come from torch itself (the oracle, run in the test) or from
+a literal loop over n and c that transcribes the docstring formula.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import problems
+from hypothesis import given, settings
+
+import celoss
+from celoss import cross_entropy, cross_entropy_grad
+
+
+def torch_cross_entropy(logits, targets, **options):
+    """torch's loss for NumPy inputs, as a NumPy array."""
+    x = torch.tensor(logits)
+    probability_targets = np.shape(targets) == np.shape(logits)
+    t = torch.tensor(targets) if probability_targets else torch.tensor(targets, dtype=torch.long)
+    if options.get("weight") is not None:
+        options = {**options, "weight": torch.tensor(options["weight"], dtype=x.dtype)}
+    return F.cross_entropy(x, t, **options).numpy()
+
+
+# Property tests: every layout, option and combination, value and gradient.
+
+
+@settings(max_examples=400, deadline=None)
+@given(problems())
+def test_cross_entropy_matches_torch_value_and_gradient(problem):
+    logits, targets, options = problem
+    report = celoss.compare_with_torch(logits, targets, **options)
+    assert report.passed
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems(extreme=True))
+def test_cross_entropy_matches_torch_for_extreme_and_infinite_logits(problem):
+    logits, targets, options = problem
+    report = celoss.compare_with_torch(logits, targets, **options)
+    assert report.passed
+
+
+@settings(max_examples=100, deadline=None)
+@given(problems(dtypes=[np.float16]))
+def test_cross_entropy_matches_torch_in_float16(problem):
+    logits, targets, options = problem
+    assert celoss.compare_with_torch(logits, targets, **options).passed
+
+
+# The seed walkthrough.
+
+
+def test_seed_loss_matches_the_walkthrough(seed_logits, seed_targets):
+    # 0.3185397696491857 is the seed notebook's manual float64 loss; composing
+    # the steps via log_softmax may differ from it in the last bit only.
+    loss = cross_entropy(seed_logits, seed_targets)
+    assert loss.dtype == np.float64 and loss.shape == ()
+    assert float(loss) == pytest.approx(0.3185397696491857, rel=1e-15, abs=0)
+    # torch's float32 value in the seed is 0.31853973865509033; float32 sums in
+    # another order may land one unit in the last place away.
+    ours32 = cross_entropy(seed_logits.astype(np.float32), seed_targets)
+    theirs32 = torch_cross_entropy(seed_logits.astype(np.float32), seed_targets)
+    assert theirs32.item() == 0.31853973865509033
+    rtol, atol = celoss.TOLERANCES["float32"]
+    np.testing.assert_allclose(ours32, theirs32, rtol=rtol, atol=atol)
+
+
+# The corners people get wrong, one regression test each.
+
+
+def test_weighted_mean_divides_by_sum_of_target_weights_not_n():
+    logits = np.array([[1.0, 2.0, 0.5], [0.3, 0.1, 2.0], [1.5, 1.5, 0.0]])
+    targets = np.array([0, 2, 2])
+    weight = np.array([1.0, 2.0, 4.0])
+    losses = cross_entropy(logits, targets, weight=weight, reduction="none")
+    mean = cross_entropy(logits, targets, weight=weight)
+    assert mean == pytest.approx(losses.sum() / (1.0 + 4.0 + 4.0))
+    assert mean != pytest.approx(losses.sum() / 3)
+    np.testing.assert_allclose(mean, torch_cross_entropy(logits, targets, weight=weight),
+                               rtol=1e-12)
+
+
+def test_ignored_targets_count_in_neither_numerator_nor_denominator():
+    logits = np.array([[1.0, 2.0, 0.5], [0.3, 0.1, 2.0], [1.5, 1.5, 0.0]])
+    weight = np.array([1.0, 2.0, 4.0])
+    with_ignored = cross_entropy(logits, np.array([0, -100, 1]), weight=weight)
+    without = cross_entropy(logits[[0, 2]], np.array([0, 1]), weight=weight)
+    assert with_ignored == pytest.approx(without, rel=1e-14)
+    losses = cross_entropy(logits, np.array([0, -100, 1]), reduction="none")
+    assert losses[1] == 0.0
+
+
+@pytest.mark.parametrize("ignore_index", [-100, 2], ids=["ignore-100", "ignore-class-2"])
+def test_label_smoothing_combined_with_weight_and_ignore_index(ignore_index):
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(6, 4))
+    targets = np.array([0, 1, 2, 3, ignore_index, 1])
+    weight = np.array([0.5, 1.0, 2.0, 3.0])
+    for reduction in ["mean", "sum", "none"]:
+        options = dict(weight=weight, ignore_index=ignore_index, label_smoothing=0.2,
+                       reduction=reduction)
+        np.testing.assert_allclose(cross_entropy(logits, targets, **options),
+                                   torch_cross_entropy(logits, targets, **options),
+                                   rtol=1e-12)
+
+
+def test_probability_targets_mean_divides_by_number_of_examples_not_weights():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(5, 3))
+    targets = celoss.softmax(rng.normal(size=(5, 3)), axis=1)
+    weight = np.array([0.2, 5.0, 1.0])
+    losses = cross_entropy(logits, targets, weight=weight, reduction="none")
+    mean = cross_entropy(logits, targets, weight=weight)
+    assert mean == pytest.approx(losses.sum() / 5)
+    np.testing.assert_allclose(mean, torch_cross_entropy(logits, targets, weight=weight),
+                               rtol=1e-12)
+
+
+def test_all_ignored_mean_is_nan_and_gradient_is_zero():
+    logits = np.array([[1.0, 2.0], [0.5, 0.1]])
+    targets = np.array([-100, -100])
+    assert math.isnan(cross_entropy(logits, targets))
+    assert math.isnan(cross_entropy(logits, targets, label_smoothing=0.1,
+                                    weight=np.array([1.0, 2.0])))
+    assert cross_entropy(logits, targets, reduction="sum") == 0.0
+    np.testing.assert_array_equal(cross_entropy_grad(logits, targets), np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("probability", [False, True], ids=["index", "probability"])
+def test_empty_batch(probability):
+    logits = np.zeros((0, 4), dtype=np.float32)
+    targets = np.zeros((0, 4), np.float32) if probability else np.zeros(0, dtype=np.int64)
+    assert math.isnan(cross_entropy(logits, targets))
+    assert cross_entropy(logits, targets, reduction="sum") == 0.0
+    none = cross_entropy(logits, targets, reduction="none")
+    assert none.shape == (0,) and none.dtype == np.float32
+    assert cross_entropy_grad(logits, targets).shape == (0, 4)
+
+
+SHAPES = {
+    "unbatched": ((5,), ()),
+    "unbatched-target-(1,)": ((5,), (1,)),
+    "batched": ((3, 5), (3,)),
+    "2d-image": ((2, 5, 4, 3), (2, 4, 3)),
+    "1d-sequence": ((2, 5, 7), (2, 7)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64],
+                         ids=["float16", "float32", "float64"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shapes", SHAPES.values(), ids=SHAPES.keys())
+def test_output_shape_and_dtype_are_torchs(shapes, reduction, dtype):
+    logits_shape, target_shape = shapes
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=logits_shape).astype(dtype)
+    targets = rng.integers(0, 5, size=target_shape)
+    ours = cross_entropy(logits, targets, reduction=reduction)
+    theirs = torch_cross_entropy(logits, targets, reduction=reduction)
+    assert isinstance(ours, np.ndarray)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    grad = cross_entropy_grad(logits, targets, reduction=reduction)
+    assert grad.shape == logits.shape and grad.dtype == logits.dtype
+
+
+def test_probability_targets_promote_dtype_as_torch():
+    logits = np.zeros((2, 3), dtype=np.float32)
+    targets = np.full((2, 3), 1 / 3, dtype=np.float64)
+    assert cross_entropy(logits, targets).dtype == torch_cross_entropy(logits, targets).dtype
+    assert cross_entropy_grad(logits, targets).dtype == np.float32
+
+
+def test_inputs_are_never_modified():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(4, 3, 2))
+    targets = np.array([[0, 1], [2, -100], [1, 1], [0, 2]])
+    weight = np.array([1.0, 2.0, 3.0])
+    copies = [a.copy() for a in (logits, targets, weight)]
+    cross_entropy(logits, targets, weight=weight, label_smoothing=0.3)
+    cross_entropy_grad(logits, targets, weight=weight, label_smoothing=0.3)
+    for original, copy in zip((logits, targets, weight), copies):
+        np.testing.assert_array_equal(original, copy)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("magnitude", [1e4, -1e4, 1e30], ids=["+1e4", "-1e4", "1e30"])
+def test_loss_and_gradient_are_finite_for_huge_logits(dtype, magnitude):
+    logits = np.array([[magnitude, 0.0, -magnitude], [0.0, magnitude, 1.0]], dtype=dtype)
+    targets = np.array([2, 0])
+    for options in [{}, {"label_smoothing": 0.1}, {"weight": np.array([1.0, 2.0, 3.0])}]:
+        loss = cross_entropy(logits, targets, **options)
+        grad = cross_entropy_grad(logits, targets, **options)
+        assert np.isfinite(loss) and np.all(np.isfinite(grad))
+        np.testing.assert_allclose(loss, torch_cross_entropy(logits, targets, **options),
+                                   rtol=1e-6)
+
+
+def test_minus_inf_logits_are_handled_as_torch():
+    logits = np.array([[-np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0]])
+    targets = np.array([1, 0])
+    cases = [
+        ({}, [None, math.inf]),  # loss of the -inf class is +inf
+        ({"label_smoothing": 0.1}, [math.inf, math.inf]),
+    ]
+    for options, _ in cases:
+        ours = cross_entropy(logits, targets, reduction="none", **options)
+        theirs = torch_cross_entropy(logits, targets, reduction="none", **options)
+        np.testing.assert_array_equal(ours, theirs)
+    finite = cross_entropy(logits[:1], targets[:1])
+    assert np.isfinite(finite)  # a -inf logit of another class costs nothing
+    probs = celoss.softmax(logits[:1], axis=1)
+    assert np.isnan(cross_entropy(logits[:1], probs))  # 0 * -inf, as in torch
+    assert np.isnan(torch_cross_entropy(logits[:1], probs))
+
+
+# The docstring formula, transcribed literally.
+
+
+def literal_cross_entropy(x, y, w, ignore_index, eps, reduction):
+    """The Notes formula of cross_entropy as loops over n and c, class indices."""
+    num, num_classes = x.shape
+    losses, weights = [], []
+    for n in range(num):
+        if y[n] == ignore_index:
+            losses.append(0.0)
+            weights.append(0.0)
+            continue
+        log_norm = math.log(sum(math.exp(x[n, k]) for k in range(num_classes)))
+        log_p = [x[n, c] - log_norm for c in range(num_classes)]
+        smooth = sum(w[c] * log_p[c] for c in range(num_classes))
+        losses.append(-((1 - eps) * w[y[n]] * log_p[y[n]] + eps / num_classes * smooth))
+        weights.append(w[y[n]])
+    if reduction == "none":
+        return np.array(losses)
+    if reduction == "sum":
+        return sum(losses)
+    return sum(losses) / sum(weights)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_formula_transcribed_literally_class_indices(reduction):
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(7, 4)) * 2
+    y = np.array([0, 3, 1, -100, 2, 2, 0])
+    w = rng.uniform(0.5, 2.0, size=4)
+    expected = literal_cross_entropy(x, y, w, -100, 0.15, reduction)
+    ours = cross_entropy(x, y, weight=w, label_smoothing=0.15, reduction=reduction)
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+
+
+def test_formula_transcribed_literally_probability_targets():
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(5, 3))
+    t = celoss.softmax(rng.normal(size=(5, 3)), axis=1)
+    w = np.array([0.5, 1.0, 2.0])
+    eps = 0.2
+    total = 0.0
+    for n in range(5):
+        log_norm = math.log(sum(math.exp(x[n, k]) for k in range(3)))
+        for c in range(3):
+            t_smoothed = (1 - eps) * t[n, c] + eps / 3
+            total += -w[c] * t_smoothed * (x[n, c] - log_norm)
+    ours = cross_entropy(x, t, weight=w, label_smoothing=eps)
+    assert ours == pytest.approx(total / 5, rel=1e-12)
+
+
+# Bad input: the error names the argument and what was expected.
+
+BAD_INPUTS = {
+    "target-out-of-range": (dict(targets=np.array([0, 3])), IndexError, "class index 3"),
+    "negative-target": (dict(targets=np.array([0, -1])), IndexError, "class index -1"),
+    "shape-mismatch": (dict(targets=np.array([0, 1, 2])), ValueError, "targets shape"),
+    "weight-wrong-length": (dict(weight=np.ones(4)), ValueError, "weight must have shape"),
+    "weight-2d": (dict(weight=np.ones((1, 3))), ValueError, "weight must have shape"),
+    "label-smoothing-above-1": (dict(label_smoothing=1.5), ValueError, "label_smoothing"),
+    "label-smoothing-negative": (dict(label_smoothing=-0.1), ValueError, "label_smoothing"),
+    "unknown-reduction": (dict(reduction="avg"), ValueError, "reduction must be"),
+    "float-index-targets": (dict(targets=np.array([0.0, 1.0])), TypeError, "integers"),
+    "integer-probability-targets": (dict(targets=np.zeros((2, 3), dtype=int)), TypeError,
+                                    "must be floating point"),
+    "ignore-index-with-probabilities": (dict(targets=np.full((2, 3), 1 / 3), ignore_index=0),
+                                        ValueError, "ignore_index=0"),
+    "integer-logits": (dict(logits=np.ones((2, 3), dtype=int)), TypeError, "logits must be"),
+    "scalar-logits": (dict(logits=np.array(1.0), targets=np.array(0)), ValueError,
+                      "logits must have shape"),
+    "no-classes": (dict(logits=np.ones((2, 0))), ValueError, "at least one class"),
+    "float-ignore-index": (dict(ignore_index=1.5), TypeError, "ignore_index"),
+}
+
+
+@pytest.mark.parametrize("bad, error, message", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_raises_an_error_naming_it(bad, error, message):
+    arguments = {"logits": np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]]),
+                 "targets": np.array([0, 2]), **bad}
+    logits, targets = arguments.pop("logits"), arguments.pop("targets")
+    with pytest.raises(error, match=message):
+        cross_entropy(logits, targets, **arguments)
+    with pytest.raises(error, match=message):
+        cross_entropy_grad(logits, targets, **arguments)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [k for k in BAD_INPUTS if k not in {"label-smoothing-negative", "float-ignore-index",
+                                        "no-classes"}],
+)
+def test_torch_also_rejects_what_celoss_rejects(bad):
+    arguments = {"logits": np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]]),
+                 "targets": np.array([0, 2]), **BAD_INPUTS[bad][0]}
+    logits, targets = arguments.pop("logits"), arguments.pop("targets")
+    x = torch.tensor(logits)
+    t = torch.tensor(targets)
+    if "weight" in arguments:
+        arguments["weight"] = torch.tensor(arguments["weight"], dtype=x.dtype)
+    with pytest.raises((RuntimeError, ValueError, IndexError, NotImplementedError)):
+        F.cross_entropy(x, t, **arguments)
