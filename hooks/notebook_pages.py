@@ -1,0 +1,190 @@
+"""Post-process the HTML that mkdocs-jupyter makes for each notebook page.
+
+Three fixes, all on notebook pages only:
+
+1. **Light pages.** mkdocs-jupyter inlines about 600 KB of JupyterLab CSS into
+   every notebook page, and each figure as a base64 ``data:`` URI. Each large
+   ``<style>`` block is written once to ``assets/notebook/<hash>.css`` and
+   replaced by a ``<link>``; each figure becomes an image file next to the
+   page. No page then weighs more than its text.
+2. **No CDN scripts.** nbconvert's template loads MathJax and Mermaid from a
+   CDN. Both are removed: math is rendered at build time (``hooks/mathml.py``)
+   and the notebooks draw no Mermaid diagrams.
+3. **Links between pages.** A notebook's Markdown cells link to other pages
+   by their source file, as Markdown pages do (``[Verification](verification.md)``);
+   mkdocs rewrites those links only in Markdown pages, so this hook rewrites
+   them here, and stops the build on a link to a page that does not exist.
+4. **An .ipynb download.** The jupytext ``.py`` notebook is written next to the
+   page as ``<name>.ipynb`` (with a Python 3 kernelspec, so Jupyter opens and
+   runs it as-is) and a download button is added beside the page title.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import posixpath
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+from mkdocs.utils import get_relative_url
+
+log = logging.getLogger("mkdocs.hooks.notebook_pages")
+
+CSS_DIR = "assets/notebook"
+# <style> blocks smaller than this stay inline (a file costs a request).
+MIN_SHARED_CSS = 2048
+
+STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
+MATHJAX = re.compile(
+    r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.DOTALL
+)
+# href to a page source: no scheme, no leading slash, ending .md/.py/.ipynb.
+PAGE_LINK = re.compile(
+    r'href="(?![a-z][a-z0-9+.-]*:|/|#)([^"#?]+\.(?:md|py|ipynb))(#[^"]*)?"', re.I
+)
+SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.DOTALL | re.IGNORECASE)
+DATA_IMAGE = re.compile(r'src="data:image/(png|jpeg|gif|svg\+xml);base64,([A-Za-z0-9+/=\s]+)"')
+# Material's "download" icon.
+DOWNLOAD_ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">'
+    '<path d="M5 20h14v-2H5m14-9h-4V3H9v6H5l7 7z"/></svg>'
+)
+
+# Shared CSS files of the current build: relative path -> content.
+_css: dict[str, str] = {}
+# Notebooks of the current build: relative path in site -> .ipynb text.
+_ipynb: dict[str, str] = {}
+# Figures of the current build: relative path in site -> image bytes.
+_images: dict[str, bytes] = {}
+
+
+def is_notebook(page) -> bool:
+    """Tell whether mkdocs-jupyter renders this page (a .py or .ipynb source)."""
+    return page.file.src_uri.endswith((".py", ".ipynb"))
+
+
+def to_ipynb(source: Path) -> str:
+    """Return the .ipynb text of a jupytext notebook, without outputs.
+
+    The kernelspec is set to ``python3``, so Jupyter runs it in the kernel
+    where celoss is installed.
+    """
+    nb = jupytext.read(source)
+    nb.metadata.pop("jupytext", None)
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    nbformat.validate(nb)
+    return nbformat.writes(nb)
+
+
+def share_css(html: str, page_url: str) -> str:
+    """Replace each large inline <style> block by a link to a shared file."""
+
+    def replace(match: re.Match) -> str:
+        css = match.group(1)
+        if len(css) < MIN_SHARED_CSS:
+            return match.group(0)
+        digest = hashlib.sha256(css.encode()).hexdigest()[:16]
+        path = f"{CSS_DIR}/{digest}.css"
+        _css[path] = css
+        href = get_relative_url(path, page_url)
+        return f'<link rel="stylesheet" href="{href}">'
+
+    return STYLE.sub(replace, html)
+
+
+def extract_images(html: str, page) -> str:
+    """Replace each base64 ``data:`` image by a file next to the page."""
+    folder = posixpath.dirname(page.file.dest_uri)
+    stem = posixpath.splitext(posixpath.basename(page.file.src_uri))[0]
+
+    def replace(match: re.Match) -> str:
+        kind, payload = match.group(1), match.group(2)
+        data = base64.b64decode(payload)
+        ext = {"svg+xml": "svg", "jpeg": "jpg"}.get(kind, kind)
+        name = f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}.{ext}"
+        path = posixpath.join(folder, name)
+        _images[path] = data
+        return f'src="{get_relative_url(path, page.url)}"'
+
+    return DATA_IMAGE.sub(replace, html)
+
+
+def strip_cdn_scripts(html: str) -> str:
+    """Remove nbconvert's MathJax loader and its Mermaid module script."""
+    html = MATHJAX.sub("", html)
+    return SCRIPT.sub(
+        lambda m: "" if re.search(r"mermaid|mathjax", m.group(0), re.I) else m.group(0),
+        html,
+    )
+
+
+def rewrite_page_links(html: str, page, files) -> str:
+    """Point links to page sources (``other.md``) at the built pages' URLs."""
+    base = posixpath.dirname(page.file.src_uri)
+
+    def replace(match: re.Match) -> str:
+        target = posixpath.normpath(posixpath.join(base, match.group(1)))
+        file = files.get_file_from_path(target)
+        if file is None:
+            raise PluginError(
+                f"{page.file.src_uri}: link to {match.group(1)!r}, which is not a page "
+                "of this site"
+            )
+        if not file.is_documentation_page():
+            return match.group(0)
+        href = get_relative_url(file.url, page.url)
+        return f'href="{href}{match.group(2) or ""}"'
+
+    return PAGE_LINK.sub(replace, html)
+
+
+def on_pre_build(config):
+    _css.clear()
+    _ipynb.clear()
+    _images.clear()
+
+
+# Run after mkdocs-jupyter has rendered the notebook, before hooks/mathml.py.
+@event_priority(-50)
+def on_page_content(html, page, config, files):
+    if not is_notebook(page):
+        return html
+    html = strip_cdn_scripts(html)
+    html = share_css(html, page.url)
+    html = extract_images(html, page)
+    html = rewrite_page_links(html, page, files)
+    source = Path(page.file.abs_src_path)
+    name = source.with_suffix(".ipynb").name
+    dest = Path(page.file.dest_uri).parent / name
+    _ipynb[dest.as_posix()] = to_ipynb(source)
+    href = get_relative_url(dest.as_posix(), page.url)
+    button = (
+        f'<a href="{href}" download="{name}" class="md-content__button md-icon" '
+        f'title="Download this page as a Jupyter notebook ({name})">'
+        f"{DOWNLOAD_ICON}</a>"
+    )
+    return button + html
+
+
+def on_post_build(config):
+    site = Path(config.site_dir)
+    for rel, content in {**_css, **_ipynb, **_images}.items():
+        target = site / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content, encoding="utf-8")
+    log.info("notebook pages: %d shared CSS files, %d figures, %d notebooks",
+             len(_css), len(_images), len(_ipynb))

@@ -1,0 +1,205 @@
+"""Stop the build when celoss and PyTorch disagree; generate the Verification page.
+
+Before any page renders (``on_files``), this hook runs ``hooks/parity_matrix.py``
+in a fresh Python process: every case of the matrix, every step, value and
+gradient. A disagreement beyond the dtype's tolerance, or a crash, raises
+:class:`mkdocs.exceptions.PluginError` with the case and the failing step, and
+``mkdocs build`` exits non-zero: in ``make docs``, ``make serve`` and
+``make test`` alike.
+
+On success the same results become ``verification.md``, a generated page
+(in the build only, never in ``docs/``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File
+
+log = logging.getLogger("mkdocs.hooks.parity_gate")
+
+MATRIX = Path(__file__).with_name("parity_matrix.py")
+PAGE = "verification.md"
+TIMEOUT = 600  # seconds; the matrix takes about 15 s on 2 cores
+VALUE_STEPS = ("softmax", "log_softmax", "correct_class_probs", "nll_loss",
+               "soft_target_loss", "cross_entropy")
+GRADIENT_STEP = "cross_entropy_grad"
+
+
+class ParityGateError(PluginError):
+    """celoss and PyTorch disagree (or the comparison could not run)."""
+
+
+def run_matrix(cwd: Path) -> dict:
+    """Run the matrix in a fresh interpreter and return its JSON document."""
+    with tempfile.TemporaryDirectory(prefix="celoss-parity-") as tmp:
+        out = Path(tmp) / "parity.json"
+        try:
+            proc = subprocess.run(
+                [sys.executable, str(MATRIX), str(out)], cwd=cwd,
+                capture_output=True, text=True, timeout=TIMEOUT,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise ParityGateError(f"celoss/torch parity check timed out: {error}") from None
+        if proc.returncode != 0 or not out.exists():
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+            raise ParityGateError(
+                f"celoss/torch parity check could not run (exit {proc.returncode}):\n{tail}"
+            )
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+def failure_message(document: dict) -> str | None:
+    """Describe every failing case (the first ten in full), or None if all pass."""
+    failed = [case for case in document["cases"] if not case["passed"]]
+    if not failed:
+        return None
+    lines = [f"celoss and PyTorch disagree on {len(failed)} of "
+             f"{len(document['cases'])} cases; the build stops."]
+    for case in failed[:10]:
+        if case["error"]:
+            lines.append(f"  case {case['id']}: step failed with an error in {case['error']}")
+            continue
+        bad = [s for s in case["steps"] if not s["passed"]] or [None]
+        for step in bad:
+            if step is None:
+                lines.append(f"  case {case['id']}: no step was compared")
+                continue
+            lines.append(
+                f"  case {case['id']}: step '{step['step']}' differs from torch: "
+                f"max abs diff {step['max_abs_diff']:.3e}, max rel diff "
+                f"{step['max_rel_diff']:.3e}, tolerance rtol={step['rtol']:g} "
+                f"atol={step['atol']:g}"
+            )
+    if len(failed) > 10:
+        lines.append(f"  ... and {len(failed) - 10} more cases")
+    lines.append(f"Reproduce with: {Path(sys.executable).name} hooks/parity_matrix.py out.json")
+    return "\n".join(lines)
+
+
+def fmt(x: float) -> str:
+    """A difference in a table cell: 0 or three significant digits."""
+    return "0" if x == 0 else f"{x:.2e}"
+
+
+def largest(case: dict, steps) -> float:
+    """The largest absolute difference over the named steps of a case."""
+    diffs = [s["max_abs_diff"] for s in case["steps"] if s["step"] in steps]
+    return max(diffs, default=0.0)
+
+
+def render_page(document: dict, seconds: float) -> str:
+    """The Markdown of the Verification page."""
+    cases = document["cases"]
+    tol = document["tolerances"]
+    steps = []
+    for case in cases:
+        for s in case["steps"]:
+            if s["step"] not in steps:
+                steps.append(s["step"])
+    out = [
+        "---",
+        "hide: [toc]  # the case tables need the width",
+        "---",
+        "",
+        "# Verification",
+        "",
+        "Every build of this site runs celoss and PyTorch on the "
+        f"**{len(cases)} cases** below and compares every step, the loss and its "
+        "gradient. One difference beyond the tolerance, on any case, stops the "
+        "build: this page exists only because all of them agreed. It was generated "
+        f"by that run (`hooks/parity_gate.py`, which took {seconds:.0f} s).",
+        "",
+        "| package | version |",
+        "|---|---|",
+        f"| torch | {document['torch_version']} |",
+        f"| numpy | {document['numpy_version']} |",
+        f"| celoss | {document['celoss_version']} |",
+        f"| Python | {document['python_version']} |",
+        "",
+        f"Inputs are drawn from `np.random.default_rng([{document['seed']}, case])`, "
+        "so any case can be rebuilt alone (`hooks/parity_matrix.py`).",
+        "",
+        "## What is compared",
+        "",
+        "Each case runs `celoss.compare_with_torch`, which checks these steps "
+        "against the matching torch operation, in the logits' dtype: "
+        + ", ".join(f"`{s}`" for s in steps)
+        + ". The gradient is compared with torch autograd's.",
+        "",
+        "A value passes when $|\\text{celoss} - \\text{torch}| \\le "
+        "\\text{atol} + \\text{rtol} \\cdot |\\text{torch}|$, entry by entry:",
+        "",
+        "| dtype | rtol | atol |",
+        "|---|---|---|",
+    ]
+    dtypes = dict.fromkeys(c["dtype"] for c in cases)
+    out += [f"| {d} | {tol[d][0]:g} | {tol[d][1]:g} |" for d in dtypes if d in tol]
+    out += [
+        "",
+        "The matrix: every option alone and combined (class `weight`, "
+        "`ignore_index`, `label_smoothing`, probability targets), each reduction, "
+        "float32 and float64, unbatched $(C,)$, batched $(N, C)$ and K-dimensional "
+        "$(N, C, d_1, d_2)$ logits. *Value* is the largest absolute difference over "
+        "the forward steps, *gradient* the largest over the gradient entries.",
+        "",
+    ]
+    worst_value = max((largest(c, VALUE_STEPS) for c in cases), default=0.0)
+    worst_grad = max((largest(c, (GRADIENT_STEP,)) for c in cases), default=0.0)
+    out += [
+        f"All **{sum(c['passed'] for c in cases)} of {len(cases)}** cases agree. "
+        f"Largest value difference: {fmt(worst_value)}; largest gradient "
+        f"difference: {fmt(worst_grad)}.",
+        "",
+    ]
+    for shape_name in dict.fromkeys(c["shape_name"] for c in cases):
+        group = [c for c in cases if c["shape_name"] == shape_name]
+        shape = tuple(group[0]["shape"])
+        out += [
+            f"## {shape_name.capitalize()} logits, shape {shape}",
+            "",
+            '<div class="celoss-verification" markdown>',
+            "",
+            "| case | targets and options | dtype | reduction | value diff | "
+            "gradient diff | rtol | atol | result |",
+            "|---:|---|---|---|---:|---:|---:|---:|---|",
+        ]
+        for c in group:
+            options = list(c["options"])
+            if "ignore_index" in options:
+                options[options.index("ignore_index")] = f"ignore_index ({c['ignored']} ignored)"
+            if c["target_kind"] == "probabilities":
+                options.insert(0, "probability targets")
+            options = ", ".join(options) or "class indices"
+            rtol, atol = tol.get(c["dtype"], ("?", "?"))
+            out.append(
+                f"| {c['number']} | {options} | {c['dtype']} | "
+                f"`{c['reduction']}` | {fmt(largest(c, VALUE_STEPS))} | "
+                f"{fmt(largest(c, (GRADIENT_STEP,)))} | {rtol:g} | {atol:g} | "
+                f"{'pass' if c['passed'] else 'FAIL'} |"
+            )
+        out += ["", "</div>", ""]
+    return "\n".join(out)
+
+
+def on_files(files, config):
+    start = time.perf_counter()
+    document = run_matrix(Path(config.config_file_path).parent)
+    seconds = time.perf_counter() - start
+    message = failure_message(document)
+    if message:
+        raise ParityGateError(message)
+    log.info("celoss agrees with torch %s on all %d cases (%.1f s)",
+             document["torch_version"], len(document["cases"]), seconds)
+    if files.get_file_from_path(PAGE) is not None:
+        raise ParityGateError(f"docs/{PAGE} must not exist: the build generates it")
+    files.append(File.generated(config, PAGE, content=render_page(document, seconds)))
+    return files
