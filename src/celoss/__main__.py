@@ -12,6 +12,7 @@ import sys
 import numpy as np
 
 from .correct_class import correct_class_probs
+from .loss import cross_entropy
 from .parity import TOLERANCES, import_torch
 from .probabilities import softmax
 from .reduction import reduce_loss
@@ -110,6 +111,10 @@ def main(argv=None):
     print(f"PyTorch (float32): {torch_loss!r}")
     print(f"{'Agree' if agree else 'DISAGREE'} within float32 tolerance "
           f"(rtol={rtol:g}, atol={atol:g}).")
+    if not np.isfinite(loss):
+        stable = float(cross_entropy(logits, targets))
+        print("A correct-class probability rounded to 0, so -log(p) is inf. "
+              f"celoss.cross_entropy works from log_softmax instead: {stable!r}")
     return 0 if agree else 1
 
 

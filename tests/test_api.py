@@ -1,0 +1,54 @@
+"""The public API is explicit, and only celoss.parity imports torch."""
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import celoss
+
+SOURCE = pathlib.Path(celoss.__file__).parent
+
+
+def test_all_is_pinned():
+    assert celoss.__all__ == [
+        "softmax", "log_softmax", "correct_class_probs", "correct_class_log_probs",
+        "target_weights", "nll_loss", "soft_target_loss", "reduce_loss",
+        "smoothed_targets", "cross_entropy_grad", "cross_entropy", "TOLERANCES",
+        "ParityError", "ParityReport", "StepCheck", "compare_with_torch",
+    ]
+    for name in celoss.__all__:
+        assert getattr(celoss, name) is not None
+
+
+def test_importing_celoss_does_not_import_torch():
+    code = "import sys, celoss; celoss.cross_entropy([[1.0, 2.0]], [0]); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_only_the_parity_module_mentions_torch_in_code():
+    for path in SOURCE.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imports = {alias.name.split(".")[0] for node in ast.walk(tree)
+                   if isinstance(node, ast.Import) for alias in node.names}
+        imports |= {(node.module or "").split(".")[0] for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom)}
+        assert "torch" not in imports, f"{path.name} imports torch"
+        strings = {node.value for node in ast.walk(tree)
+                   if isinstance(node, ast.Constant) and node.value == "torch"}
+        if strings:
+            assert path.name == "parity.py", f"{path.name} loads torch dynamically"
+
+
+def test_math_modules_import_only_numpy():
+    for name in ["probabilities", "correct_class", "nll", "reduction", "gradient", "loss"]:
+        tree = ast.parse((SOURCE / f"{name}.py").read_text())
+        absolute = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        assert absolute <= {"numpy"}, f"{name}.py imports {absolute}"
+
+
+def test_package_is_typed():
+    assert (SOURCE / "py.typed").exists()

@@ -1,0 +1,98 @@
+"""cross_entropy_grad: torch autograd, central finite differences, the formula."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import problems
+from hypothesis import given, settings
+
+from celoss import cross_entropy, cross_entropy_grad, smoothed_targets, softmax
+
+
+def torch_grad(logits, targets, **options):
+    """d loss / d logits from torch autograd (sum of losses for 'none')."""
+    x = torch.tensor(logits, requires_grad=True)
+    probability = np.shape(targets) == np.shape(logits)
+    t = torch.tensor(targets) if probability else torch.tensor(targets, dtype=torch.long)
+    if options.get("weight") is not None:
+        options = {**options, "weight": torch.tensor(options["weight"], dtype=x.dtype)}
+    loss = F.cross_entropy(x, t, **options)
+    (loss.sum() if options.get("reduction") == "none" else loss).backward()
+    return x.grad.numpy()
+
+
+@settings(max_examples=300, deadline=None)
+@given(problems())
+def test_gradient_matches_torch_autograd(problem):
+    logits, targets, options = problem
+    ours = cross_entropy_grad(logits, targets, **options)
+    theirs = torch_grad(logits, targets, **options)
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    rtol, atol = (1e-10, 1e-12) if logits.dtype == np.float64 else (2e-5, 1e-6)
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol)
+
+
+@settings(max_examples=100, deadline=None)
+@given(problems(dtypes=[np.float64]))
+def test_gradient_matches_central_finite_differences(problem):
+    logits, targets, options = problem
+    total = cross_entropy(logits, targets, **options)
+    if not np.all(np.isfinite(total)):
+        return  # a mean over nothing has no derivative to approximate
+    step = 1e-6
+    numeric = np.zeros_like(logits)
+    for index in np.ndindex(logits.shape):
+        plus, minus = logits.copy(), logits.copy()
+        plus[index] += step
+        minus[index] -= step
+        numeric[index] = (np.sum(cross_entropy(plus, targets, **options))
+                          - np.sum(cross_entropy(minus, targets, **options))) / (2 * step)
+    np.testing.assert_allclose(cross_entropy_grad(logits, targets, **options), numeric,
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_gradient_formula_transcribed_literally():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(5, 3))
+    y = np.array([0, 2, -100, 1, 2])
+    w = np.array([0.5, 2.0, 1.5])
+    eps = 0.3
+    p = softmax(x, axis=1)
+    D = sum(w[y[n]] for n in range(5) if y[n] != -100)
+    expected = np.zeros_like(x)
+    for n in range(5):
+        if y[n] == -100:
+            continue
+        q = [(1 - eps) * (c == y[n]) + eps / 3 for c in range(3)]
+        total = sum(w[k] * q[k] for k in range(3))
+        for c in range(3):
+            expected[n, c] = (p[n, c] * total - w[c] * q[c]) / D
+    ours = cross_entropy_grad(x, y, weight=w, label_smoothing=eps)
+    np.testing.assert_allclose(ours, expected, rtol=1e-13)
+
+
+def test_unweighted_gradient_is_softmax_minus_one_hot_and_rows_sum_to_zero(seed_logits,
+                                                                           seed_targets):
+    grad = cross_entropy_grad(seed_logits, seed_targets, reduction="sum")
+    expected = softmax(seed_logits, axis=1) - np.eye(3)[seed_targets]
+    np.testing.assert_allclose(grad, expected, rtol=1e-15)
+    np.testing.assert_allclose(grad.sum(axis=1), 0.0, atol=1e-15)
+
+
+def test_smoothed_targets_rows_sum_to_one_or_zero():
+    q = smoothed_targets(np.array([[0, 2], [-100, 1]]), 3, label_smoothing=0.2)
+    assert q.shape == (2, 3, 2)
+    np.testing.assert_allclose(q.sum(axis=1), [[1.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_allclose(q[0, :, 0], [0.8 + 0.2 / 3, 0.2 / 3, 0.2 / 3])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_zero_total_weight_gives_nan_as_torch(reduction):
+    logits = np.array([[3.4, 4.2], [3.7, 3.8]])
+    targets = np.array([1, -100])
+    weight = np.array([2.0, 0.0])
+    ours = cross_entropy_grad(logits, targets, weight=weight, label_smoothing=0.1,
+                              reduction=reduction)
+    theirs = torch_grad(logits, targets, weight=weight, label_smoothing=0.1, reduction=reduction)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, equal_nan=True)

@@ -1,0 +1,59 @@
+"""nll_loss, soft_target_loss and target_weights against the formula and torch."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from celoss import log_softmax, nll_loss, soft_target_loss, softmax, target_weights
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_nll_loss_matches_torch_nll_loss(seed, dtype):
+    rng = np.random.default_rng(seed)
+    log_probs = log_softmax(rng.normal(size=(6, 4, 3)), axis=1).astype(dtype)
+    targets = rng.integers(0, 4, size=(6, 3))
+    targets[rng.random((6, 3)) < 0.3] = 2  # ignored below
+    weight = rng.uniform(0.1, 2.0, size=4).astype(dtype)
+    ours = nll_loss(log_probs, targets, weight=weight, ignore_index=2)
+    theirs = F.nll_loss(torch.tensor(log_probs), torch.tensor(targets),
+                        weight=torch.tensor(weight), ignore_index=2, reduction="none")
+    assert ours.dtype == dtype
+    np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_nll_loss_transcribed_literally():
+    rng = np.random.default_rng(5)
+    log_probs = log_softmax(rng.normal(size=(5, 3)), axis=1)
+    targets = np.array([0, 2, -100, 1, 2])
+    w = np.array([0.5, 2.0, 1.5])
+    expected = [0.0 if targets[n] == -100 else -w[targets[n]] * log_probs[n, targets[n]]
+                for n in range(5)]
+    np.testing.assert_allclose(nll_loss(log_probs, targets, weight=w), expected, rtol=1e-15)
+
+
+def test_soft_target_loss_transcribed_literally():
+    rng = np.random.default_rng(6)
+    log_probs = log_softmax(rng.normal(size=(4, 3)), axis=1)
+    t = softmax(rng.normal(size=(4, 3)), axis=1)
+    w = np.array([0.5, 2.0, 1.5])
+    expected = [-sum(w[c] * t[n, c] * log_probs[n, c] for c in range(3)) for n in range(4)]
+    np.testing.assert_allclose(soft_target_loss(log_probs, t, weight=w), expected, rtol=1e-14)
+
+
+def test_soft_target_loss_of_one_hot_targets_is_nll_loss():
+    rng = np.random.default_rng(7)
+    log_probs = log_softmax(rng.normal(size=(5, 4)), axis=1)
+    targets = rng.integers(0, 4, size=5)
+    one_hot = np.eye(4)[targets]
+    np.testing.assert_allclose(soft_target_loss(log_probs, one_hot), nll_loss(log_probs, targets),
+                               rtol=1e-15)
+
+
+def test_target_weights_are_zero_where_ignored():
+    weights = target_weights(np.array([2, -100, 0]), weight=np.array([1.0, 2.0, 3.0]),
+                             dtype=np.float32)
+    np.testing.assert_array_equal(weights, [3.0, 0.0, 1.0])
+    assert weights.dtype == np.float32
+    np.testing.assert_array_equal(target_weights(np.array([1, 5]), ignore_index=5), [1.0, 0.0])
