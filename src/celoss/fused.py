@@ -125,7 +125,7 @@ def online_logsumexp(x, exps, tile):
     x = np.array([[1.0, 2.0, 3.0, 4.0], [0.0, -np.inf, 5.0, 1.0]])
     lse, shifts, total = online_logsumexp(x, np.empty((2, 2)), tile=2)
     print(lse.ravel().round(6), [s.ravel() for s in shifts])
-    #> [4.440189 5.024938] [array([2., 0.]), array([4., 5.])]
+    #> [4.44019  5.024745] [array([2., 0.]), array([4., 5.])]
     ```
     """
     num_rows, num_classes = x.shape
@@ -237,14 +237,20 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
     num_rows, num_classes = x.shape
     smoothing = label_smoothing / num_classes  # eps / C
     exps = grad if grad is not None else scratch  # (R, V) or (R, T)
-    lse, shifts, total = online_logsumexp(x, exps, tile)  # (R, 1)
+    _, shifts, total = online_logsumexp(x, exps, tile)  # (R, 1)
+    row_max = shifts[-1]  # (R, 1)
+    log_total = np.log(total)  # (R, 1)
 
+    # lse - x is computed as log d - (x - m), as torch's log-softmax does: a
+    # loss near 0 is then not the difference of two large numbers.
     correct_logits = np.take_along_axis(x, targets[:, None], axis=1)  # (R, 1)
-    losses = (1 - label_smoothing) * target_weight[:, None] * (lse - correct_logits)  # (R, 1)
+    correct_shifted = correct_logits - row_max  # (R, 1)
+    losses = (1 - label_smoothing) * target_weight[:, None] * (log_total - correct_shifted)  # (R, 1)
     total_class_weight = num_classes if weight is None else np.sum(weight)  # ()
     if label_smoothing > 0:
         logit_sums = weighted_logit_sums(x, weight, scratch, tile)  # (R, 1)
-        losses += smoothing * (total_class_weight * lse - logit_sums)  # (R, 1)
+        shifted_sums = logit_sums - total_class_weight * row_max  # (R, 1)
+        losses += smoothing * (total_class_weight * log_total - shifted_sums)  # (R, 1)
     losses = np.where(kept[:, None], losses, 0)[:, 0]  # (R,)
 
     if grad is not None:
@@ -252,11 +258,10 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
         # probabilities scaled by the example's total target weight.
         target_mass = (1 - label_smoothing) * target_weight + smoothing * total_class_weight  # (R,)
         coefficient = (scale * target_mass)[:, None] / total  # (R, 1)
-        final_shift = shifts[-1]  # (R, 1)
         for k, start in enumerate(range(0, num_classes, tile)):
             stop = min(start + tile, num_classes)
             grad_tile = grad[:, start:stop]  # (R, T)
-            grad_tile *= coefficient * np.exp(shifts[k] - final_shift)  # (R, T)
+            grad_tile *= coefficient * np.exp(shifts[k] - row_max)  # (R, T)
             if label_smoothing > 0:
                 if weight is None:
                     grad_tile -= (smoothing * scale)[:, None]  # (R, T)
@@ -282,7 +287,7 @@ def _check_out(out, shape, dtype, logits):
         )
     if not out.flags.writeable:
         raise ValueError("out must be writeable")
-    if np.may_share_memory(out, logits):
+    if isinstance(logits, np.ndarray) and np.may_share_memory(out, logits):
         raise ValueError("out must not share memory with logits (inputs are never modified)")
     return out
 
@@ -319,9 +324,8 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         Also return $\partial \ell / \partial x$ (of the sum of the losses
         for ``"none"``), computed in the same pass.
     out : ndarray of shape (N, V), optional
-        Where to write the gradient (the logits' dtype, float32 for float16
-        logits), so a training loop allocates nothing; requires
-        ``return_grad=True``.
+        Where to write the gradient, in the logits' dtype, so a training
+        loop allocates nothing; requires ``return_grad=True``.
 
     Returns
     -------
@@ -356,7 +360,9 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
 
     Blocks hold ``BLOCK_BYTES`` of logits; rows longer than that are
     split into tiles merged by :func:`online_logsumexp`. float16 logits are
-    widened to float32 by the shared input checks, which copies them.
+    computed in float32 (the shared input checks widen them, which copies
+    them, and the gradient is rounded back from a float32 copy): the memory
+    savings are for float32 and float64.
 
     References
     ----------
@@ -373,13 +379,14 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     logits = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
     targets = np.array([0, 1])
     loss, grad = fused_cross_entropy(logits, targets, return_grad=True)
-    print(f"{float(loss):.16f} {float(cross_entropy(logits, targets)):.16f}")
+    print(f"{float(loss):.12f} {float(cross_entropy(logits, targets)):.12f}")
     print(np.array2string(grad, precision=4))
-    #> 0.3185397696491857 0.3185397696491857
+    #> 0.318539769649 0.318539769649
     #> [[-0.1705  0.1212  0.0493]
     #>  [ 0.0543 -0.0988  0.0445]]
     ```
     """
+    caller_logits = logits
     inputs = check_inputs(logits, targets, weight, ignore_index, reduction,
                           label_smoothing)
     if inputs.probability_targets or inputs.logits.ndim != 2:
@@ -402,7 +409,11 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     denominator = total_weight if inputs.reduction == "mean" else np.ones((), dtype)  # ()
     with np.errstate(divide="ignore"):  # 1 / 0 = inf: NaN gradients, as in torch
         scale = np.where(kept, 1 / denominator, 0).astype(dtype)  # (N,)
-    grad = _check_out(out, logits.shape, dtype, logits) if return_grad else None
+    grad = None
+    if return_grad:
+        grad = _check_out(out, logits.shape, inputs.logits_dtype, caller_logits)  # (N, V)
+    # float16 is computed in float32, as the checks widened it, and rounded at the end.
+    work_grad = grad if grad is None or grad.dtype == dtype else np.empty(logits.shape, dtype)
     losses = np.empty(num_rows, dtype=dtype)  # (N,)
 
     rows_per_block, tile = block_shape(num_classes, dtype.itemsize, BLOCK_BYTES)
@@ -423,7 +434,7 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
                 losses[block] = fused_block(
                     logits[block], safe_targets[block], kept[block],
                     target_weight[block], scale[block], weight, inputs.label_smoothing,
-                    None if grad is None else grad[block],
+                    None if work_grad is None else work_grad[block],
                     scratch[:block.stop - block.start], tile,
                 )  # (R,)
 
@@ -437,4 +448,6 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
 
     loss = reduce_loss(losses, inputs.reduction, total_weight=total_weight)  # ()
     loss = np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
+    if work_grad is not grad:
+        np.copyto(grad, work_grad, casting="same_kind")  # (N, V)
     return (loss, grad) if return_grad else loss
