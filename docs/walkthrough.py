@@ -22,8 +22,9 @@
 # The symbols are PyTorch's ($N$, $C$, $x_{n,c}$, $y_n$, $l_n$), listed in the
 # vocabulary table on the [home page](index.md); the same comparison over every
 # option, reduction and dtype is on the [Verification](verification.md) page.
-# The code that draws the figures is hidden here to keep the steps in view; the
-# notebook download (the button beside the title) has every cell.
+# The code that draws the figures and writes the sentences that quote computed
+# values is hidden here, to keep the steps in view; the notebook download (the
+# button beside the title) has every cell.
 
 # %%
 import ast
@@ -144,9 +145,9 @@ def bars_per_sample(array, fmt, ylabel, ylim):
 # class 0 and sample 1's is class 1.
 
 # %%
-logits = np.array([[2.0, 1.0, 0.1],   # sample 0: one score per class
+logits = np.array([[2.0, 1.0, 0.1],   # sample 0: a score per class
                    [0.5, 2.5, 0.3]])  # (N, C) = (2, 3)
-targets = np.array([0, 1])            # (N,): each sample's correct class
+targets = np.array([0, 1])            # (N,): the correct classes
 N, C = logits.shape
 print("logits =", logits, sep="\n")
 print("targets =", targets)
@@ -169,11 +170,12 @@ show_figure(
 # what `F.cross_entropy` requires of its targets.
 
 # %%
-logits_t = torch.from_numpy(logits)  # (N, C) float64, shares memory
+logits_t = torch.from_numpy(logits)  # (N, C) float64, same memory
 targets_t = torch.from_numpy(targets)  # (N,) int64
 np.testing.assert_array_equal(logits_t.numpy(), logits)
 np.testing.assert_array_equal(targets_t.numpy(), targets)
-assert logits_t.dtype == torch.float64 and tuple(logits_t.shape) == (N, C)
+assert logits_t.dtype == torch.float64
+assert tuple(logits_t.shape) == (N, C)
 assert targets_t.dtype == torch.int64
 assert bool(((targets_t >= 0) & (targets_t < C)).all())
 print("torch receives:", logits_t.dtype, tuple(logits_t.shape),
@@ -233,7 +235,7 @@ def naive_softmax(logits):
 
 
 shifted_logits = logits + 1000.0  # (N, C)
-with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point
+with np.errstate(over="ignore", invalid="ignore"):  # the point here
     naive = naive_softmax(shifted_logits)
 stable = celoss.softmax(shifted_logits, axis=1)
 print("naive_softmax(logits + 1000) =", naive, sep="\n")
@@ -257,7 +259,7 @@ show_source(celoss.correct_class_probs)
 correct_probs = celoss.correct_class_probs(probs, targets)  # (N,)
 print("correct_probs =", correct_probs)
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(
     f"Sample 0 gives its correct class probability "
     f"**{correct_probs[0]:.4f}**, sample 1 gives **{correct_probs[1]:.4f}**: "
@@ -327,7 +329,7 @@ print("-log(correct_probs)          =", losses)
 print("celoss.nll_loss(log_softmax) =", nll_losses)
 np.testing.assert_allclose(nll_losses, losses, rtol=RTOL64, atol=ATOL64)
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(
     "The two routes give identical float64 losses here."
     if np.array_equal(nll_losses, losses) else
@@ -372,8 +374,10 @@ show_figure(
 # %%
 losses_torch = F.nll_loss(torch.log_softmax(logits_t, dim=1), targets_t,
                           reduction="none").numpy()  # (N,)
-np.testing.assert_allclose(nll_losses, losses_torch, rtol=RTOL64, atol=ATOL64)
-np.testing.assert_allclose(losses, losses_torch, rtol=RTOL64, atol=ATOL64)
+np.testing.assert_allclose(nll_losses, losses_torch,
+                           rtol=RTOL64, atol=ATOL64)
+np.testing.assert_allclose(losses, losses_torch,
+                           rtol=RTOL64, atol=ATOL64)
 print("F.nll_loss(reduction='none'):", losses_torch)
 
 # %% [markdown]
@@ -384,8 +388,8 @@ print("F.nll_loss(reduction='none'):", losses_torch)
 
 # %%
 far_logits = np.array([[0.0, -1000.0]])  # (1, 2)
-with np.errstate(divide="ignore"):  # log(0) is the point here
-    naive_log_probs = np.log(celoss.softmax(far_logits, axis=1))  # NAIVE
+with np.errstate(divide="ignore"):  # NAIVE: log(0) is the point here
+    naive_log_probs = np.log(celoss.softmax(far_logits, axis=1))
 stable_log_probs = celoss.log_softmax(far_logits, axis=1)
 print("naive log(softmax) =", naive_log_probs)
 print("celoss.log_softmax =", stable_log_probs)
@@ -413,7 +417,7 @@ show_source(celoss.reduce_loss)
 loss = celoss.reduce_loss(losses, "mean")  # ()
 print("loss =", repr(float(loss)))
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(
     f"The mean of {values(losses, 8)} is **{float(loss)!r}** in float64: "
     f"the seed walkthrough's manual result."
@@ -472,7 +476,7 @@ print("celoss.cross_entropy, float64:", repr(float(loss_celoss)))
 print("F.cross_entropy, float64:     ", repr(loss_torch64))
 print("F.cross_entropy, float32:     ", repr(loss_torch32))
 
-# %%
+# %% tags=["remove-input"]
 relative32 = abs(loss_torch32 - float(loss)) / float(loss)
 eps32 = float(np.finfo(np.float32).eps)
 same64 = float(loss_celoss) == loss_torch64
@@ -542,7 +546,7 @@ np.testing.assert_allclose(float(loss), loss_torch64,
                            rtol=RTOL64, atol=ATOL64)
 np.testing.assert_allclose(float(loss), loss_torch32,
                            rtol=RTOL32, atol=ATOL32)
-report = celoss.compare_with_torch(logits, targets)  # raises if they differ
+report = celoss.compare_with_torch(logits, targets)  # raises on a mismatch
 assert report.passed
 print(report)
 
@@ -552,22 +556,19 @@ print(report)
 # Cross-entropy is four small steps, each a NumPy function in celoss, each
 # checked against PyTorch on this page:
 
-# %%
+# %% tags=["remove-input"]
 summary = [
-    ("2. softmax", "`celoss.softmax`", "`torch.softmax`",
+    ("2. `softmax`", "`torch.softmax`",
      values(probs[0]) + "; " + values(probs[1])),
-    ("3. correct-class probability", "`celoss.correct_class_probs`",
-     "`torch.gather`", values(correct_probs)),
-    ("4. negative log-likelihood", "`celoss.nll_loss`",
-     '`F.nll_loss(reduction="none")`', values(losses)),
-    ("5. mean", "`celoss.reduce_loss`", "`F.nll_loss`", f"{float(loss):.4f}"),
-    ("6. all at once", "`celoss.cross_entropy`", "`F.cross_entropy`",
-     f"{float(loss_celoss):.4f}"),
+    ("3. `correct_class_probs`", "`torch.gather`", values(correct_probs)),
+    ("4. `nll_loss`", "`F.nll_loss`, per sample", values(losses)),
+    ("5. `reduce_loss`", "`F.nll_loss`, mean", f"{float(loss):.4f}"),
+    ("6. `cross_entropy`", "`F.cross_entropy`", f"{float(loss_celoss):.4f}"),
 ]
 display(Markdown(
-    "| step | celoss | checked against | on the seed's inputs |\n"
-    "|---|---|---|---|\n"
-    + "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in summary)
+    "| step and celoss function | checked against | on the seed's inputs |\n"
+    "|---|---|---|\n"
+    + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in summary)
 ))
 
 # %% [markdown]
