@@ -148,7 +148,8 @@ def render_page(document: dict, seconds: float) -> str:
         "The matrix: every option alone and combined (class `weight`, "
         "`ignore_index`, `label_smoothing`, probability targets), each reduction, "
         "float32 and float64, unbatched $(C,)$, batched $(N, C)$ and K-dimensional "
-        "$(N, C, d_1, d_2)$ logits. *Value* is the largest absolute difference over "
+        "$(N, C, d_1, d_2)$ logits; and logits scaled to about 1000, where a "
+        "softmax without its stabilising shift overflows. *Value* is the largest absolute difference over "
         "the forward steps, *gradient* the largest over the gradient entries.",
         "",
     ]
@@ -176,6 +177,8 @@ def render_page(document: dict, seconds: float) -> str:
             options = list(c["options"])
             if "ignore_index" in options:
                 options[options.index("ignore_index")] = f"ignore_index ({c['ignored']} ignored)"
+            if c.get("scale", 0) > 100:
+                options.insert(0, f"logits x{c['scale']:g}")
             if c["target_kind"] == "probabilities":
                 options.insert(0, "probability targets")
             options = ", ".join(options) or "class indices"

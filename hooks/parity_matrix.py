@@ -12,7 +12,10 @@ Run it by hand to see the same report::
 The matrix: every option alone and combined (class weights, ``ignore_index``,
 label smoothing, probability targets), each reduction, float32 and float64,
 unbatched ``(C,)``, batched ``(N, C)`` and K-dimensional ``(N, C, d1, d2)``
-logits; value and gradient. Inputs come from ``np.random.default_rng`` seeded
+logits; value and gradient. A few more cases scale the logits to about 1000,
+where a softmax or log-softmax without its stabilising shift overflows
+(no other case would notice: the shift changes no value in exact arithmetic).
+Inputs come from ``np.random.default_rng`` seeded
 with ``(SEED, case number)``, so any case can be rebuilt alone.
 """
 
@@ -48,6 +51,13 @@ OPTION_SETS = (
        for combo in itertools.combinations(("weight", "label_smoothing"), r)]
 )
 
+# Logits of this scale overflow exp() unless the row maximum is subtracted first.
+LARGE_SCALE = 1000.0
+VARIANTS = (  # (targets kind, option names, logits scale)
+    [(kind, names, 3.0) for kind, names in OPTION_SETS]
+    + [("class indices", (), LARGE_SCALE), ("probabilities", (), LARGE_SCALE)]
+)
+
 
 @dataclass
 class Case:
@@ -59,6 +69,7 @@ class Case:
     reduction: str
     target_kind: str
     option_names: tuple
+    scale: float
     logits: np.ndarray = field(repr=False)
     targets: np.ndarray = field(repr=False)
     options: dict = field(repr=False)
@@ -68,16 +79,18 @@ class Case:
         """A readable name, for example ``batched/float64/mean/weight+ignore_index``."""
         opts = "+".join(self.option_names) or "no options"
         kind = "probability targets" if self.target_kind == "probabilities" else ""
-        what = ", ".join(x for x in (kind, opts) if x)
+        large = f"logits x{self.scale:g}" if self.scale == LARGE_SCALE else ""
+        what = ", ".join(x for x in (kind, large, opts) if x)
         return f"#{self.number} {self.shape_name} {self.dtype} reduction={self.reduction} ({what})"
 
 
-def make_case(number, shape_name, dtype, reduction, target_kind, option_names) -> Case:
+def make_case(number, shape_name, dtype, reduction, target_kind, option_names,
+              scale=3.0) -> Case:
     """Draw the inputs of one case from its own seeded generator."""
     rng = np.random.default_rng([SEED, number])
     shape = SHAPES[shape_name]
     axis = 0 if len(shape) == 1 else 1
-    logits = rng.normal(scale=3.0, size=shape).astype(dtype)
+    logits = rng.normal(scale=scale, size=shape).astype(dtype)
     index_shape = shape[:axis] + shape[axis + 1 :]  # () / (N,) / (N, d1, d2)
     if target_kind == "probabilities":
         probs = rng.dirichlet(np.ones(C), size=index_shape)  # (..., C)
@@ -100,14 +113,14 @@ def make_case(number, shape_name, dtype, reduction, target_kind, option_names) -
     if "label_smoothing" in option_names:
         options["label_smoothing"] = LABEL_SMOOTHING
     return Case(number, shape_name, dtype, reduction, target_kind,
-                tuple(option_names), logits, np.asarray(targets), options)
+                tuple(option_names), scale, logits, np.asarray(targets), options)
 
 
 def cases() -> list[Case]:
     """Every case of the matrix, in a fixed order."""
-    grid = itertools.product(SHAPES, DTYPES, REDUCTIONS, OPTION_SETS)
-    return [make_case(i, s, d, r, kind, names)
-            for i, (s, d, r, (kind, names)) in enumerate(grid, start=1)]
+    grid = itertools.product(SHAPES, DTYPES, REDUCTIONS, VARIANTS)
+    return [make_case(i, s, d, r, kind, names, scale)
+            for i, (s, d, r, (kind, names, scale)) in enumerate(grid, start=1)]
 
 
 def where_it_failed(error: BaseException) -> str:
@@ -132,7 +145,7 @@ def run(out: Path) -> int:
             "number": case.number, "id": case.id, "shape_name": case.shape_name,
             "shape": list(case.logits.shape), "dtype": case.dtype,
             "reduction": case.reduction, "target_kind": case.target_kind,
-            "options": list(case.option_names),
+            "options": list(case.option_names), "scale": case.scale,
             "ignored": int(np.sum(case.targets == IGNORE_INDEX))
             if "ignore_index" in case.option_names else 0,
             "steps": [], "error": None,

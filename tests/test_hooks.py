@@ -1,0 +1,222 @@
+"""The MkDocs hooks in hooks/, one property per test, without building the site."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(name):
+    """Import hooks/<name>.py as MkDocs does (by path, its folder on sys.path)."""
+    path = ROOT / "hooks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"hooks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+@pytest.fixture(scope="module")
+def mathml():
+    return load("mathml")
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    return load("parity_matrix")
+
+
+@pytest.fixture(scope="module")
+def gate():
+    return load("parity_gate")
+
+
+@pytest.fixture(scope="module")
+def cache():
+    return load("notebook_cache")
+
+
+# ------------------------------------------------------------------ mathml.py
+
+
+def test_arithmatex_inline_and_block_become_mathml(mathml):
+    html = ('<p><span class="arithmatex">\\(x_{n,c} &lt; 1\\)</span></p>'
+            '<div class="arithmatex">\\[\\sum_c p_{n,c} = 1\\]</div>')
+    out = mathml.render_math(html, "page.md", notebook=False)
+    assert "arithmatex" not in out
+    assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline">' in out
+    assert 'display="block"' in out
+    assert "&#x0003C;" in out  # the escaped < reached latex2mathml as "<"
+
+
+@pytest.mark.parametrize("tag", ["pre", "code", "script", "style", "textarea"])
+def test_math_inside_code_and_scripts_is_never_touched(mathml, tag):
+    inner = '$x$ $$y$$ <span class="arithmatex">\\(z\\)</span>'
+    html = f"<{tag}>{inner}</{tag}>"
+    assert mathml.render_math(html, "nb.py", notebook=True) == html
+
+
+def test_dollar_math_is_rendered_in_notebooks_only(mathml):
+    html = "<p>loss $l_n$ and</p><p>$$\\ell = \\frac{1}{N}\\sum_n l_n$$</p>"
+    assert mathml.render_math(html, "page.md", notebook=False) == html
+    out = mathml.render_math(html, "nb.py", notebook=True)
+    assert "$" not in out
+    assert out.count("<math") == 2 and 'display="block"' in out
+
+
+def test_dollars_never_pair_across_a_code_element(mathml):
+    html = "<p>costs $5 <code>x</code> or $6</p>"
+    assert mathml.render_math(html, "nb.py", notebook=True) == html
+
+
+def test_dollars_inside_tag_attributes_are_not_math(mathml):
+    html = '<img alt="$x$" src="a.png"><p>ok</p>'
+    assert mathml.render_math(html, "nb.py", notebook=True) == html
+
+
+def test_tex_that_cannot_render_stops_the_build_naming_the_page(mathml):
+    html = '<span class="arithmatex">\\(\\frac{1}{\\)</span>'
+    with pytest.raises(mathml.MathError, match=r"broken\.md.*frac"):
+        mathml.render_math(html, "broken.md", notebook=False)
+
+
+# ----------------------------------------------------------- parity_matrix.py
+
+
+def test_matrix_covers_every_option_alone_and_combined(matrix):
+    cases = matrix.cases()
+    seen = {(c.shape_name, c.dtype, c.reduction, c.target_kind, c.option_names)
+            for c in cases if c.scale != matrix.LARGE_SCALE}
+    index_options = ("weight", "ignore_index", "label_smoothing")
+    expected_sets = [("class indices", combo) for r in range(4)
+                     for combo in itertools.combinations(index_options, r)]
+    expected_sets += [("probabilities", combo) for r in range(3)
+                      for combo in itertools.combinations(("weight", "label_smoothing"), r)]
+    for shape, dtype, reduction, (kind, combo) in itertools.product(
+        ("unbatched", "batched", "K-dim"), ("float32", "float64"),
+        ("mean", "sum", "none"), expected_sets,
+    ):
+        assert (shape, dtype, reduction, kind, combo) in seen
+    assert len(seen) == 3 * 2 * 3 * 12
+    large = [c for c in cases if c.scale == matrix.LARGE_SCALE]
+    assert {(c.shape_name, c.dtype, c.reduction) for c in large} == {
+        (s, d, r) for s in ("unbatched", "batched", "K-dim")
+        for d in ("float32", "float64") for r in ("mean", "sum", "none")}
+    assert max(abs(c.logits).max() for c in large) > 1000  # exp() would overflow
+    assert len(cases) == len(seen) + len(large)
+
+
+def test_matrix_inputs_have_the_promised_shapes_and_dtypes(matrix):
+    for case in matrix.cases():
+        assert case.logits.dtype.name == case.dtype
+        assert case.logits.shape == matrix.SHAPES[case.shape_name]
+        if case.target_kind == "probabilities":
+            assert case.targets.shape == case.logits.shape
+            axis = 0 if case.logits.ndim == 1 else 1
+            assert abs(case.targets.sum(axis=axis) - 1).max() < 1e-5
+        else:
+            assert case.targets.ndim == case.logits.ndim - 1
+        if "ignore_index" in case.option_names:
+            assert case.options["ignore_index"] == matrix.IGNORE_INDEX
+            ignored = case.targets == matrix.IGNORE_INDEX
+            assert ignored.any()  # the option is exercised ...
+            assert case.targets.size == 1 or not ignored.all()  # ... never all batched
+        if "weight" in case.option_names:
+            assert case.options["weight"].shape == (matrix.C,)
+
+
+def test_matrix_inputs_are_reproducible_case_by_case(matrix):
+    a, b = matrix.cases()[57], matrix.cases()[57]
+    assert (a.logits == b.logits).all() and (a.targets == b.targets).all()
+    assert not (matrix.cases()[56].logits.shape == a.logits.shape
+                and (matrix.cases()[56].logits == a.logits).all())
+
+
+# ------------------------------------------------------------- parity_gate.py
+
+
+def document(steps=None, error=None):
+    steps = steps or [
+        {"step": "softmax", "max_abs_diff": 0.0, "max_rel_diff": 0.0,
+         "rtol": 1e-10, "atol": 1e-12, "passed": True},
+        {"step": "cross_entropy_grad", "max_abs_diff": 2e-3, "max_rel_diff": 1e-2,
+         "rtol": 1e-10, "atol": 1e-12, "passed": False},
+    ]
+    case = {"number": 7, "id": "#7 batched float64 reduction=sum (weight)",
+            "shape_name": "batched", "shape": [4, 5], "dtype": "float64",
+            "reduction": "sum", "target_kind": "class indices", "options": ["weight"],
+            "ignored": 0, "steps": steps, "error": error,
+            "passed": error is None and all(s["passed"] for s in steps)}
+    return {"seed": 1, "torch_version": "9.9", "numpy_version": "8.8",
+            "celoss_version": "0.1.0", "python_version": "3.11",
+            "tolerances": {"float64": [1e-10, 1e-12]}, "cases": [case]}
+
+
+def test_failure_message_names_the_case_and_the_step(gate):
+    message = gate.failure_message(document())
+    assert "#7 batched float64 reduction=sum (weight)" in message
+    assert "step 'cross_entropy_grad'" in message
+    assert "step 'softmax'" not in message
+    assert "2.000e-03" in message and "rtol=1e-10" in message
+
+
+def test_failure_message_names_the_function_that_crashed(gate):
+    message = gate.failure_message(
+        document(steps=[], error="celoss.nll.nll_loss: IndexError: out of range"))
+    assert "celoss.nll.nll_loss" in message and "#7" in message
+
+
+def test_no_failure_message_when_every_case_passes(gate):
+    doc = document()
+    for step in doc["cases"][0]["steps"]:
+        step["passed"] = True
+    doc["cases"][0]["passed"] = True
+    assert gate.failure_message(doc) is None
+    page = gate.render_page(doc, 1.0)
+    assert page.count("| pass |") == 1 and "9.9" in page and "8.8" in page
+
+
+def test_on_files_raises_plugin_error_on_disagreement(gate, monkeypatch):
+    from mkdocs.exceptions import PluginError
+
+    monkeypatch.setattr(gate, "run_matrix", lambda cwd: document())
+    config = SimpleNamespace(config_file_path=str(ROOT / "mkdocs.yml"))
+    with pytest.raises(PluginError, match="step 'cross_entropy_grad'"):
+        gate.on_files([], config)
+
+
+# ---------------------------------------------------------- notebook_cache.py
+
+
+def test_cache_key_changes_with_any_library_byte(cache, tmp_path):
+    package = tmp_path / "celoss"
+    package.mkdir()
+    (package / "a.py").write_text("x = 1\n")
+    (package / "b.py").write_text("y = 2\n")
+    before = cache.cache_key(package)
+    assert cache.cache_key(package) == before  # deterministic
+    (package / "b.py").write_text("y = 3\n")
+    assert cache.cache_key(package) != before
+
+
+def test_cache_key_changes_with_numpy_or_torch_version(cache, tmp_path, monkeypatch):
+    package = tmp_path / "celoss"
+    package.mkdir()
+    (package / "a.py").write_text("x = 1\n")
+    before = cache.cache_key(package)
+    real = cache.importlib.metadata.version
+    for name in ("numpy", "torch", "matplotlib", "mkdocs-jupyter"):
+        monkeypatch.setattr(cache.importlib.metadata, "version",
+                            lambda n, name=name: "0.0.bumped" if n == name else real(n))
+        assert cache.cache_key(package) != before, name
