@@ -578,7 +578,8 @@ display(Markdown(
 # %%
 random_logits = rng.standard_normal((8, 5))  # (N, C) = (8, 5)
 random_targets = rng.integers(0, 5, size=8)  # (N,)
-random_report = celoss.compare_with_torch(random_logits, random_targets)
+random_report = celoss.compare_with_torch(random_logits,
+                                           random_targets)
 assert random_report.passed
 print(random_report)
 
