@@ -22,7 +22,8 @@ def test_all_is_pinned():
 
 
 def test_importing_celoss_does_not_import_torch():
-    code = "import sys, celoss; celoss.cross_entropy([[1.0, 2.0]], [0]); print('torch' in sys.modules)"
+    code = ("import sys, celoss; celoss.cross_entropy([[1.0, 2.0]], [0]); "
+            "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"

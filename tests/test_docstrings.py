@@ -27,7 +27,8 @@ MODULES = [celoss.probabilities, celoss.correct_class, celoss.nll, celoss.reduct
 def documented_objects():
     for module in MODULES:
         for name, obj in vars(module).items():
-            if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == module.__name__:
+            is_code = inspect.isfunction(obj) or inspect.isclass(obj)
+            if is_code and obj.__module__ == module.__name__:
                 yield f"{module.__name__}.{name}", obj
 
 

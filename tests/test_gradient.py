@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import problems
 from hypothesis import given, settings
 
 from celoss import cross_entropy, cross_entropy_grad, smoothed_targets, softmax
+from conftest import problems
 
 
 def torch_grad(logits, targets, **options):

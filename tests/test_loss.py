@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import problems
 from hypothesis import given, settings
 
 import celoss
 from celoss import cross_entropy, cross_entropy_grad
+from conftest import problems
 
 
 def torch_cross_entropy(logits, targets, **options):
@@ -184,7 +184,7 @@ def test_inputs_are_never_modified():
     copies = [a.copy() for a in (logits, targets, weight)]
     cross_entropy(logits, targets, weight=weight, label_smoothing=0.3)
     cross_entropy_grad(logits, targets, weight=weight, label_smoothing=0.3)
-    for original, copy in zip((logits, targets, weight), copies):
+    for original, copy in zip((logits, targets, weight), copies, strict=True):
         np.testing.assert_array_equal(original, copy)
 
 

@@ -7,12 +7,12 @@ The modules follow the walkthrough: :mod:`celoss.probabilities`,
 """
 
 from .correct_class import correct_class_log_probs, correct_class_probs
-from .loss import cross_entropy
 from .gradient import cross_entropy_grad, smoothed_targets
+from .loss import cross_entropy
 from .nll import nll_loss, soft_target_loss, target_weights
-from .parity import ParityError, ParityReport, StepCheck, TOLERANCES, compare_with_torch
-from .reduction import reduce_loss
+from .parity import TOLERANCES, ParityError, ParityReport, StepCheck, compare_with_torch
 from .probabilities import log_softmax, softmax
+from .reduction import reduce_loss
 
 __version__ = "0.1.0"
 

@@ -129,7 +129,9 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
 
     probs = softmax(logits, axis=axis)  # (N, C)
     if inputs.probability_targets:
-        q = targets if smoothing == 0 else targets * (1 - smoothing) + smoothing / num_classes  # (N, C)
+        q = targets  # (N, C)
+        if smoothing > 0:
+            q = targets * (1 - smoothing) + smoothing / num_classes  # (N, C)
         total_weight = logits.size // num_classes
         kept = np.ones((), dtype=bool)
     else:

@@ -9,8 +9,8 @@ import numpy as np
 
 from ._validation import check_inputs
 from .nll import nll_loss, soft_target_loss, target_weights
-from .reduction import reduce_loss
 from .probabilities import log_softmax
+from .reduction import reduce_loss
 
 
 def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,

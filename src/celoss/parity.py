@@ -172,8 +172,8 @@ def compare_with_torch(logits, targets, *, weight=None, ignore_index=-100,
     from celoss import compare_with_torch
 
     report = compare_with_torch(np.array([[2.0, 1.0, 0.1]]), np.array([0]))
-    print(report.passed, [check.step for check in report.steps])
-    #> True ['softmax', 'log_softmax', 'correct_class_probs', 'nll_loss', 'cross_entropy', 'cross_entropy_grad']
+    print(report.passed, len(report.steps), report.steps[-1].step)
+    #> True 6 cross_entropy_grad
     ```
     """
     torch = import_torch()
