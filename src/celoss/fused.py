@@ -245,7 +245,8 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
     # loss near 0 is then not the difference of two large numbers.
     correct_logits = np.take_along_axis(x, targets[:, None], axis=1)  # (R, 1)
     correct_shifted = correct_logits - row_max  # (R, 1)
-    losses = (1 - label_smoothing) * target_weight[:, None] * (log_total - correct_shifted)  # (R, 1)
+    nll = log_total - correct_shifted  # (R, 1)
+    losses = (1 - label_smoothing) * target_weight[:, None] * nll  # (R, 1)
     total_class_weight = num_classes if weight is None else np.sum(weight)  # ()
     if label_smoothing > 0:
         logit_sums = weighted_logit_sums(x, weight, scratch, tile)  # (R, 1)

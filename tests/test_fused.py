@@ -1,0 +1,499 @@
+"""celoss.fused: the blockwise, threaded path against cross_entropy and torch.
+
+Expected values come from celoss.cross_entropy / cross_entropy_grad (the
+reference path, itself checked against torch in test_loss.py), from torch
+run in the test, or from literal loops over n and c that transcribe the
+docstring formulas. Small ``BLOCK_BYTES`` force many blocks and column tiles
+on small inputs, so every boundary case runs in milliseconds.
+"""
+
+import contextlib
+import inspect
+import io
+import math
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import celoss
+from celoss import cross_entropy, cross_entropy_grad, fused
+from celoss.fused import block_shape, fused_cross_entropy, online_logsumexp
+from test_docstrings import FENCE, split_example
+from test_loss import BAD_INPUTS
+
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+@contextlib.contextmanager
+def block_bytes(budget):
+    """Run the body with ``fused.BLOCK_BYTES = budget``."""
+    saved = fused.BLOCK_BYTES
+    fused.BLOCK_BYTES = budget
+    try:
+        yield
+    finally:
+        fused.BLOCK_BYTES = saved
+
+
+def torch_loss_and_grad(logits, targets, **options):
+    """torch's loss and d loss / d logits (of the sum for 'none') as NumPy arrays."""
+    x = torch.tensor(logits, requires_grad=True)
+    if options.get("weight") is not None:
+        options = {**options, "weight": torch.tensor(options["weight"], dtype=x.dtype)}
+    loss = F.cross_entropy(x, torch.tensor(targets, dtype=torch.long), **options)
+    (loss.sum() if options.get("reduction") == "none" else loss).backward()
+    return loss.detach().numpy(), x.grad.numpy()
+
+
+@st.composite
+def fused_problems(draw, dtypes=(np.float32, np.float64)):
+    """Draw (logits (N, V), targets (N,), options, block_bytes).
+
+    N from 0 and V from 1, options in every combination, some targets set to
+    ignore_index, and a block budget from one element (every row is cut into
+    one-column tiles) to the default (one block). Values come from a NumPy
+    generator seeded by the draw.
+    """
+    dtype = np.dtype(draw(st.sampled_from(dtypes)))
+    num_rows = draw(st.integers(0, 40))
+    num_classes = draw(st.integers(1, 40))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    scale = draw(st.sampled_from([0.1, 1.0, 10.0]))
+    logits = (rng.normal(size=(num_rows, num_classes)) * scale).astype(dtype)
+    targets = rng.integers(0, num_classes, size=num_rows)
+    options = {"reduction": draw(st.sampled_from(REDUCTIONS))}
+    if draw(st.booleans()):
+        options["weight"] = rng.uniform(0.1, 3.0, size=num_classes).astype(dtype)
+    if draw(st.booleans()):
+        options["label_smoothing"] = draw(st.sampled_from([0.05, 0.1, 0.5, 1.0]))
+    if draw(st.booleans()):
+        ignore_index = draw(st.sampled_from([-100, -1, 0, num_classes - 1]))
+        options["ignore_index"] = ignore_index
+        targets = np.where(rng.random(num_rows) < draw(st.sampled_from([0.3, 1.0])),
+                           ignore_index, targets)
+    elements = draw(st.sampled_from([1, 3, 16, 64, 1 << 20]))
+    return logits, targets, options, elements * dtype.itemsize
+
+
+def assert_close(ours, expected, dtype):
+    rtol, atol = celoss.TOLERANCES[np.dtype(dtype).name]
+    assert ours.dtype == expected.dtype and ours.shape == expected.shape
+    np.testing.assert_allclose(ours, expected, rtol=rtol, atol=atol)
+
+
+# Value and gradient: the reference path and torch, every option and block size.
+
+
+@settings(max_examples=300, deadline=None)
+@given(fused_problems())
+def test_fused_matches_cross_entropy_and_its_gradient(problem):
+    logits, targets, options, budget = problem
+    with block_bytes(budget):
+        loss, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
+    assert_close(loss, cross_entropy(logits, targets, **options), logits.dtype)
+    assert_close(grad, cross_entropy_grad(logits, targets, **options), logits.dtype)
+    assert_close(fused_cross_entropy(logits, targets, **options), loss, logits.dtype)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fused_problems())
+def test_fused_matches_torch_value_and_gradient(problem):
+    logits, targets, options, budget = problem
+    with block_bytes(budget):
+        loss, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
+    torch_loss, torch_grad = torch_loss_and_grad(logits, targets, **options)
+    assert_close(loss, torch_loss, logits.dtype)
+    assert_close(grad, torch_grad, logits.dtype)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1], ids=["eps0", "eps0.1"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_fused_matches_torch_at_language_model_shape_in_float32(reduction, label_smoothing,
+                                                                weighted):
+    # A vocabulary wider than one block (so rows are tiled) and many blocks.
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(300, 50_000)).astype(np.float32) * 3
+    targets = rng.integers(0, 50_000, size=300)
+    targets[::7] = -100
+    options = {"reduction": reduction, "label_smoothing": label_smoothing,
+               "weight": rng.uniform(0.5, 2, 50_000).astype(np.float32) if weighted else None}
+    loss, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
+    torch_loss, _ = torch_loss_and_grad(logits, targets, **options)
+    assert_close(loss, torch_loss, np.float32)
+    # The gradient is compared with torch in float64 on the same float32
+    # inputs: at this width torch's own float32 gradient with smoothing and
+    # reduction="sum" is off by up to 1e-4 (measured against float64), more
+    # than the float32 tolerance, while ours stays within 1e-7.
+    options64 = {**options, "weight": None if options["weight"] is None
+                 else options["weight"].astype(np.float64)}
+    exact_loss, exact_grad = torch_loss_and_grad(logits.astype(np.float64), targets,
+                                                 **options64)
+    assert_close(loss.astype(np.float64), exact_loss, np.float32)
+    assert_close(grad.astype(np.float64), exact_grad, np.float32)
+
+
+def test_float16_logits_give_float16_loss_and_gradient_as_the_reference():
+    rng = np.random.default_rng(6)
+    logits = rng.normal(size=(9, 20)).astype(np.float16)
+    targets = rng.integers(0, 20, size=9)
+    loss, grad = fused_cross_entropy(logits, targets, return_grad=True, reduction="none")
+    expected = cross_entropy(logits, targets, reduction="none")
+    assert loss.dtype == np.float16
+    np.testing.assert_allclose(loss, expected, rtol=5e-3, atol=2e-3)
+    expected_grad = cross_entropy_grad(logits, targets, reduction="none")
+    assert grad.dtype == expected_grad.dtype == np.float16
+    np.testing.assert_allclose(grad, expected_grad, rtol=5e-3, atol=2e-3)
+
+
+# Blocks: boundaries, tiles and threads change nothing.
+
+# (rows, V, block elements): rows_per_block and tile come from block_shape.
+BOUNDARIES = {
+    "N-multiple-of-block": (12, 5, 20),  # 4 rows per block, 3 full blocks
+    "N-not-multiple-of-block": (13, 5, 20),  # last block has 1 row
+    "N-smaller-than-block": (3, 5, 20),
+    "N-one": (1, 5, 20),
+    "N-zero": (0, 5, 20),
+    "V-multiple-of-tile": (4, 12, 4),  # one row per block, three tiles
+    "V-not-multiple-of-tile": (4, 13, 4),  # last tile has 1 column
+    "one-column-tiles": (3, 6, 1),
+    "one-class": (5, 1, 1),
+}
+
+
+@pytest.mark.parametrize("num_rows, num_classes, elements", BOUNDARIES.values(),
+                         ids=BOUNDARIES.keys())
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_block_boundaries_change_nothing(num_rows, num_classes, elements, reduction):
+    rng = np.random.default_rng(num_rows * 100 + num_classes)
+    logits = rng.normal(size=(num_rows, num_classes)) * 4
+    targets = rng.integers(0, num_classes, size=num_rows)
+    weight = rng.uniform(0.5, 2.0, size=num_classes)
+    options = {"reduction": reduction, "weight": weight, "label_smoothing": 0.2}
+    with block_bytes(elements * 8):
+        loss, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
+    with np.errstate(invalid="ignore"):  # the empty mean is NaN on both sides
+        expected = cross_entropy(logits, targets, **options)
+    np.testing.assert_allclose(loss, expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grad, cross_entropy_grad(logits, targets, **options),
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_block_shape_keeps_rows_whole_until_a_row_exceeds_the_budget():
+    assert block_shape(1000, 4, 4000 * 4) == (4, 1000)
+    assert block_shape(1000, 4, 1000 * 4) == (1, 1000)
+    assert block_shape(1001, 4, 1000 * 4) == (1, 1000)
+    assert block_shape(5, 8, 1) == (1, 1)  # at least one element per block
+
+
+@pytest.mark.parametrize("elements", [1, 7, 64, 1 << 20], ids=lambda e: f"{e}-elements")
+def test_result_is_bitwise_independent_of_thread_count(elements, monkeypatch):
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(50, 30)).astype(np.float32)
+    targets = rng.integers(0, 30, size=50)
+    monkeypatch.setattr(fused, "BLOCK_BYTES", elements * 4)
+    results = []
+    for workers in (1, 2, 3):
+        monkeypatch.setattr(fused, "WORKERS", workers)
+        results.append(fused_cross_entropy(logits, targets, return_grad=True,
+                                           reduction="none", label_smoothing=0.1))
+    for loss, grad in results[1:]:
+        np.testing.assert_array_equal(loss, results[0][0])
+        np.testing.assert_array_equal(grad, results[0][1])
+
+
+def test_non_contiguous_logits_give_the_same_result():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(40, 30))
+    targets = rng.integers(0, 30, size=20)
+    strided = logits[::2]  # every other row
+    fortran = np.asfortranarray(strided)
+    expected_loss, expected_grad = fused_cross_entropy(strided.copy(), targets, return_grad=True)
+    for view in (strided, fortran):
+        loss, grad = fused_cross_entropy(view, targets, return_grad=True)
+        np.testing.assert_allclose(loss, expected_loss, rtol=1e-14)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-14, atol=1e-16)
+
+
+# The corners: ignored examples and infinite logits.
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3], ids=["eps0", "eps0.3"])
+def test_all_ignored_gives_torchs_nan_mean_and_zero_gradient(reduction, label_smoothing):
+    logits = np.random.default_rng(4).normal(size=(6, 4))
+    targets = np.full(6, -100)
+    options = {"reduction": reduction, "label_smoothing": label_smoothing}
+    loss, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
+    torch_loss, torch_grad = torch_loss_and_grad(logits, targets, **options)
+    if reduction == "mean":
+        assert np.isnan(loss) and np.isnan(torch_loss)
+    else:
+        np.testing.assert_array_equal(loss, np.zeros_like(loss))
+        np.testing.assert_array_equal(loss, torch_loss)
+    np.testing.assert_array_equal(grad, np.zeros_like(grad))
+    np.testing.assert_array_equal(grad, torch_grad)
+
+
+@pytest.mark.parametrize("elements", [2, 1 << 20], ids=["tiled", "whole-rows"])
+def test_minus_inf_logits_are_handled_as_torch(elements, monkeypatch):
+    # Row 0 masks its first two classes (a whole first tile when tiled); row 1
+    # puts -inf on its target; row 2 is all -inf, which torch turns into NaN.
+    logits = np.array([[-np.inf, -np.inf, 0.5, 1.0, -2.0],
+                       [0.0, -np.inf, 1.0, 2.0, 3.0],
+                       [-np.inf] * 5])
+    targets = np.array([3, 1, 0])
+    monkeypatch.setattr(fused, "BLOCK_BYTES", elements * 8)
+    for options in [{}, {"label_smoothing": 0.1}]:
+        loss, grad = fused_cross_entropy(logits, targets, return_grad=True,
+                                         reduction="none", **options)
+        torch_loss, torch_grad = torch_loss_and_grad(logits, targets, reduction="none",
+                                                     **options)
+        np.testing.assert_allclose(loss, torch_loss, rtol=1e-12)
+        np.testing.assert_allclose(grad, torch_grad, rtol=1e-12, atol=1e-15)
+        # Masked classes cost nothing without smoothing; smoothing puts mass on them.
+        assert np.isfinite(loss[0]) == (not options)
+        assert np.all(np.isfinite(grad[:2])) and np.all(np.isnan(grad[2]))
+
+
+@pytest.mark.parametrize("magnitude", [1e4, -1e4, 1e30], ids=["+1e4", "-1e4", "1e30"])
+def test_huge_logits_stay_finite(magnitude, monkeypatch):
+    logits = np.array([[magnitude, 0.0, -magnitude], [0.0, magnitude, 1.0]], dtype=np.float32)
+    targets = np.array([2, 0])
+    # One-column tiles: every merge rescales the running sum.
+    monkeypatch.setattr(fused, "BLOCK_BYTES", 4)
+    loss, grad = fused_cross_entropy(logits, targets, return_grad=True, label_smoothing=0.1)
+    assert np.isfinite(loss) and np.all(np.isfinite(grad))
+    assert_close(loss, cross_entropy(logits, targets, label_smoothing=0.1), np.float32)
+
+
+# out=: the training-loop path.
+
+
+def test_out_receives_the_gradient_in_place_and_is_returned():
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(10, 6)).astype(np.float32)
+    targets = rng.integers(0, 6, size=10)
+    out = np.full_like(logits, np.nan)
+    loss, grad = fused_cross_entropy(logits, targets, return_grad=True, out=out)
+    assert grad is out
+    assert_close(out, cross_entropy_grad(logits, targets), np.float32)
+    assert_close(loss, cross_entropy(logits, targets), np.float32)
+
+
+def test_out_can_be_a_strided_view():
+    rng = np.random.default_rng(8)
+    logits = rng.normal(size=(10, 6))
+    targets = rng.integers(0, 6, size=10)
+    buffer = np.zeros((10, 12))
+    fused_cross_entropy(logits, targets, return_grad=True, out=buffer[:, ::2])
+    np.testing.assert_allclose(buffer[:, ::2], cross_entropy_grad(logits, targets),
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(buffer[:, 1::2], 0)  # nothing written between
+
+
+BAD_OUT = {
+    "wrong-shape": (lambda x: np.empty((2, 2)), ValueError, "out must have the gradient's shape"),
+    "wrong-dtype": (lambda x: np.empty(x.shape, np.float32), ValueError, "dtype float64"),
+    "not-an-array": (lambda x: x.tolist(), TypeError, "out must be a NumPy array"),
+    "read-only": (lambda x: np.broadcast_to(np.empty(3), x.shape), ValueError, "writeable"),
+    "is-the-logits": (lambda x: x, ValueError, "share memory"),
+}
+
+
+@pytest.mark.parametrize("make_out, error, message", BAD_OUT.values(), ids=BAD_OUT.keys())
+def test_bad_out_raises_an_error_naming_it(make_out, error, message):
+    logits = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]])
+    with pytest.raises(error, match=message):
+        fused_cross_entropy(logits, np.array([0, 2]), return_grad=True, out=make_out(logits))
+
+
+def test_out_without_return_grad_is_an_error():
+    logits = np.array([[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match="return_grad=True"):
+        fused_cross_entropy(logits, np.array([0]), out=np.empty_like(logits))
+
+
+# Bad input: the very errors of cross_entropy.
+
+
+@pytest.mark.parametrize("bad", BAD_INPUTS.keys())
+def test_bad_input_raises_the_same_error_as_cross_entropy(bad):
+    arguments = {"logits": np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]]),
+                 "targets": np.array([0, 2]), **BAD_INPUTS[bad][0]}
+    logits, targets = arguments.pop("logits"), arguments.pop("targets")
+    with pytest.raises(BAD_INPUTS[bad][1]) as reference:
+        cross_entropy(logits, targets, **arguments)
+    with pytest.raises(reference.type) as ours:
+        fused_cross_entropy(logits, targets, return_grad=True, **arguments)
+    assert str(ours.value) == str(reference.value)
+
+
+@pytest.mark.parametrize(
+    "logits, targets",
+    [(np.ones(3), np.array(0)),
+     (np.ones((2, 3, 4)), np.zeros((2, 4), dtype=int)),
+     (np.ones((2, 3)), np.full((2, 3), 1 / 3))],
+    ids=["unbatched", "k-dimensional", "probability-targets"],
+)
+def test_other_layouts_are_sent_to_cross_entropy(logits, targets):
+    cross_entropy(logits, targets)  # valid input for the reference path
+    with pytest.raises(ValueError, match="use celoss.cross_entropy"):
+        fused_cross_entropy(logits, targets)
+
+
+def test_inputs_are_never_modified(monkeypatch):
+    rng = np.random.default_rng(9)
+    logits = rng.normal(size=(8, 5))
+    targets = np.array([0, 1, -100, 4, 3, 3, 2, 0])
+    weight = np.array([1.0, 2.0, 3.0, 0.5, 1.5])
+    copies = [a.copy() for a in (logits, targets, weight)]
+    monkeypatch.setattr(fused, "BLOCK_BYTES", 16)
+    fused_cross_entropy(logits, targets, weight=weight, label_smoothing=0.3, return_grad=True)
+    fused_cross_entropy(logits, targets, weight=weight, label_smoothing=0.3)
+    for original, copy in zip((logits, targets, weight), copies, strict=True):
+        np.testing.assert_array_equal(original, copy)
+
+
+# Memory: tracemalloc sees every NumPy allocation, so the peak is exact.
+
+
+def traced_peak(function):
+    """Peak bytes allocated (by NumPy and Python) while ``function`` runs."""
+    tracemalloc.start()
+    try:
+        function()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("return_grad", [False, True], ids=["loss", "loss-and-grad"])
+def test_extra_memory_is_a_few_blocks_not_the_logits(return_grad, monkeypatch):
+    rng = np.random.default_rng(10)
+    logits = rng.normal(size=(2048, 4096)).astype(np.float32)  # 32 MiB
+    targets = rng.integers(0, 4096, size=2048)
+    weight = rng.uniform(0.5, 2, size=4096).astype(np.float32)
+    monkeypatch.setattr(fused, "WORKERS", 2)
+
+    def run():
+        fused_cross_entropy(logits, targets, weight=weight, label_smoothing=0.1,
+                            return_grad=return_grad)
+
+    returned = logits.nbytes if return_grad else 0
+    extra = traced_peak(run) - returned
+    # Per thread: one block of scratch plus its per-row vectors and NumPy's
+    # block-sized temporaries; plus O(N) vectors for the whole batch.
+    bound = 2 * 4 * fused.BLOCK_BYTES + 64 * logits.shape[0] + (1 << 16)
+    assert extra <= bound, f"{extra} bytes beyond inputs and gradient, bound {bound}"
+    # The bound can fail: the reference path holds (N, V) intermediates.
+    reference = traced_peak(lambda: cross_entropy(logits, targets, weight=weight,
+                                                  label_smoothing=0.1))
+    assert reference >= 2 * logits.nbytes
+
+
+# The docstring formulas, transcribed literally, and the docstring examples.
+
+
+def literal_online_logsumexp(row, tile):
+    """The online_logsumexp recurrence over tiles, one scalar at a time."""
+    m, d = -math.inf, 0.0
+    for start in range(0, len(row), tile):
+        tile_values = row[start:start + tile]
+        m_new = max(m, max(tile_values))
+        d = d * math.exp(m - m_new) + sum(math.exp(v - m_new) for v in tile_values)
+        m = m_new
+    return m + math.log(d)
+
+
+@pytest.mark.parametrize("tile", [1, 2, 3, 7])
+def test_online_logsumexp_formula_transcribed_literally(tile):
+    x = np.random.default_rng(12).normal(size=(4, 7)) * 5
+    lse, shifts, total = online_logsumexp(x, np.empty((4, tile)), tile)
+    for n in range(4):
+        assert lse[n, 0] == pytest.approx(literal_online_logsumexp(list(x[n]), tile),
+                                          rel=1e-14)
+        assert lse[n, 0] == pytest.approx(math.log(sum(math.exp(v) for v in x[n])), rel=1e-14)
+    np.testing.assert_array_equal(shifts[-1][:, 0], x.max(axis=1))
+    np.testing.assert_allclose(np.log(total[:, 0]) + shifts[-1][:, 0], lse[:, 0], rtol=1e-15)
+
+
+def test_online_logsumexp_keeps_full_width_exponentials_for_the_gradient():
+    x = np.random.default_rng(13).normal(size=(3, 5))
+    exps = np.empty_like(x)
+    lse, shifts, _ = online_logsumexp(x, exps, tile=2)
+    for k, start in enumerate(range(0, 5, 2)):
+        np.testing.assert_allclose(exps[:, start:start + 2],
+                                   np.exp(x[:, start:start + 2] - shifts[k]), rtol=1e-15)
+
+
+def test_loss_and_gradient_formulas_transcribed_literally():
+    rng = np.random.default_rng(14)
+    x = rng.normal(size=(6, 4)) * 2
+    y = np.array([0, 3, -100, 2, 2, 1])
+    w = rng.uniform(0.5, 2.0, size=4)
+    eps, num_classes = 0.2, 4
+    total_class_weight = sum(w)
+    losses, grad, denominator = [], np.zeros_like(x), 0.0
+    for n in range(6):
+        if y[n] == -100:
+            losses.append(0.0)
+            continue
+        lse = math.log(sum(math.exp(x[n, c]) for c in range(num_classes)))
+        weighted_sum = sum(w[c] * x[n, c] for c in range(num_classes))
+        losses.append((1 - eps) * w[y[n]] * (lse - x[n, y[n]])
+                      + eps / num_classes * (total_class_weight * lse - weighted_sum))
+        denominator += w[y[n]]
+        for c in range(num_classes):
+            p = math.exp(x[n, c] - lse)
+            grad[n, c] = (((1 - eps) * w[y[n]] + eps / num_classes * total_class_weight) * p
+                          - (1 - eps) * w[y[n]] * (c == y[n]) - eps / num_classes * w[c])
+    options = {"weight": w, "label_smoothing": eps}
+    ours, ours_grad = fused_cross_entropy(x, y, reduction="none", return_grad=True, **options)
+    np.testing.assert_allclose(ours, losses, rtol=1e-12)
+    np.testing.assert_allclose(ours_grad, grad, rtol=1e-12, atol=1e-15)
+    mean, mean_grad = fused_cross_entropy(x, y, return_grad=True, **options)
+    assert mean == pytest.approx(sum(losses) / denominator, rel=1e-12)
+    np.testing.assert_allclose(mean_grad, grad / denominator, rtol=1e-12, atol=1e-15)
+
+
+def fused_examples():
+    for name, obj in vars(fused).items():
+        if inspect.isfunction(obj) and obj.__module__ == fused.__name__:
+            for number, block in enumerate(FENCE.findall(inspect.getdoc(obj) or "")):
+                yield pytest.param(block, id=f"{name}-{number}")
+
+
+@pytest.mark.parametrize("block", list(fused_examples()))
+def test_docstring_example_prints_its_output(block):
+    code, expected = split_example(block)
+    assert expected, "an example shows its printed output as #> lines"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        exec(compile(code, "<docstring example>", "exec"), {})
+    assert buffer.getvalue().rstrip("\n").splitlines() == expected
+
+
+def test_public_functions_have_examples():
+    for function in (fused_cross_entropy, online_logsumexp, block_shape,
+                     fused.weighted_logit_sums):
+        assert FENCE.search(inspect.getdoc(function)), function.__name__
+
+
+def test_fused_module_imports_only_numpy_and_the_standard_library():
+    import ast
+    import pathlib
+    import sys
+    tree = ast.parse(pathlib.Path(fused.__file__).read_text())
+    absolute = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    absolute |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.level == 0}
+    assert absolute - {"numpy"} <= set(sys.stdlib_module_names), absolute
+    assert celoss.fused is fused
