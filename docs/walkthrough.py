@@ -51,6 +51,7 @@ ACCENT = "#d62728"  # PyTorch, or a reference line
 plt.rcParams.update({
     "figure.figsize": (7.0, 2.8),
     "figure.facecolor": "white",  # readable on the dark theme too
+    "figure.constrained_layout.use": True,  # titles never overlap
     "savefig.bbox": "tight",
     "font.size": 10,
     "axes.titlesize": 10,
@@ -117,9 +118,10 @@ def ulps(ours, reference):
     return f"{count} unit{'' if count == 1 else 's'} in the last place"
 
 
-def bars_per_sample(array, fmt, ylabel, ylim):
+def bars_per_sample(array, title, fmt, ylabel, ylim):
     """One bar chart per sample of an (N, C) array, correct class in blue."""
     fig, axes = plt.subplots(1, N, sharey=True)
+    fig.suptitle(title)
     for n, ax in enumerate(axes):
         colors = [CORRECT if c == targets[n] else OTHER for c in range(C)]
         bars = ax.bar(range(C), array[n], color=colors)
@@ -155,7 +157,8 @@ print(f"N = {N} samples, C = {C} classes")
 
 # %% tags=["remove-input"]
 show_figure(
-    bars_per_sample(logits, "%.1f", "logit x[n, c]", (0, logits.max() * 1.2)),
+    bars_per_sample(logits, "The logits", "%.1f", "logit x[n, c]",
+                    (0, logits.max() * 1.2)),
     "inputs",
     alt=f"Two bar charts of logits, one per sample. Sample 0: "
         f"{values(logits[0], 1)}, correct class {targets[0]}. Sample 1: "
@@ -202,7 +205,8 @@ print("row sums =", probs.sum(axis=1))
 
 # %% tags=["remove-input"]
 show_figure(
-    bars_per_sample(probs, "%.3f", "probability p[n, c]", (0, 1.1)),
+    bars_per_sample(probs, "The probabilities", "%.3f",
+                    "probability p[n, c]", (0, 1.1)),
     "softmax",
     alt=f"Two bar charts of softmax probabilities. Sample 0: "
         f"{values(probs[0], 3)}, correct class {targets[0]} highlighted. "
@@ -276,6 +280,7 @@ ax.barh(labels, 1 - correct_probs, left=correct_probs, color=OTHER,
 for n in range(N):
     ax.text(correct_probs[n] / 2, n, f"{correct_probs[n]:.4f}",
             ha="center", va="center", color="white")
+ax.set_title("The correct class's share of each sample's probability")
 ax.set_xlim(0, 1)
 ax.set_xlabel("probability")
 ax.invert_yaxis()
@@ -351,6 +356,7 @@ for n in range(N):
                 (correct_probs[n], losses[n]), textcoords="offset points",
                 xytext=(-20, 70 - 35 * n), ha="right",
                 arrowprops={"arrowstyle": "-", "color": CORRECT})
+ax.set_title("The loss against the correct class's probability")
 ax.set_xlabel("probability of the correct class, p[n, y_n]")
 ax.set_ylabel("loss l_n = -log p[n, y_n]")
 ax.set_xlim(0, 1.02)
@@ -430,6 +436,7 @@ bars = ax.bar([f"sample {n}" for n in range(N)], losses, color=CORRECT,
 ax.bar_label(bars, fmt="%.4f", padding=2)
 ax.axhline(float(loss), color=ACCENT, linestyle="--",
            label=f"mean loss = {float(loss):.4f}")
+ax.set_title("The per-sample losses and their mean")
 ax.set_ylabel("loss l_n")
 ax.set_ylim(0, losses.max() * 1.3)
 ax.legend(frameon=False, loc="upper right")
@@ -507,7 +514,7 @@ bars = ax_value.bar(range(4), results, color=colors)
 ax_value.bar_label(bars, fmt="%.6f", padding=2, fontsize=8)
 ax_value.set_xticks(range(4), names, fontsize=8)
 ax_value.set_ylim(0, results.max() * 1.25)
-ax_value.set_title("the loss, four ways")
+ax_value.set_title("The loss, four ways")
 floor = 1e-18  # the bottom of the log axis, where an exact match is written
 for i in range(1, 4):  # every result but the manual one, against it
     d = differences[i]
@@ -519,7 +526,7 @@ ax_diff.set_yscale("log")
 ax_diff.set_ylim(floor, 1e-5)
 ax_diff.set_xlim(0.4, 3.6)
 ax_diff.set_xticks(range(1, 4), names[1:], fontsize=8)
-ax_diff.set_title("absolute difference from the manual steps")
+ax_diff.set_title("Absolute difference from the manual steps")
 show_figure(
     fig, "pytorch",
     alt="Left: four bars of the loss, from the manual steps, celoss, PyTorch "
