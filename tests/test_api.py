@@ -14,8 +14,10 @@ def test_all_is_pinned():
     assert celoss.__all__ == [
         "softmax", "log_softmax", "correct_class_probs", "correct_class_log_probs",
         "target_weights", "nll_loss", "soft_target_loss", "reduce_loss",
-        "smoothed_targets", "cross_entropy_grad", "cross_entropy", "TOLERANCES",
-        "ParityError", "ParityReport", "StepCheck", "compare_with_torch",
+        "smoothed_targets", "cross_entropy_grad", "cross_entropy", "sigmoid", "log_sigmoid",
+        "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_grad",
+        "entropy", "kl_div", "TOLERANCES", "ParityError", "ParityReport", "StepCheck",
+        "compare_with_torch", "compare_binary_with_torch",
     ]
     for name in celoss.__all__:
         assert getattr(celoss, name) is not None
@@ -44,7 +46,8 @@ def test_only_the_parity_module_mentions_torch_in_code():
 
 
 def test_math_modules_import_only_numpy():
-    for name in ["probabilities", "correct_class", "nll", "reduction", "gradient", "loss"]:
+    for name in ["probabilities", "correct_class", "nll", "reduction", "gradient", "loss",
+                 "binary", "information"]:
         tree = ast.parse((SOURCE / f"{name}.py").read_text())
         absolute = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                     for alias in node.names}

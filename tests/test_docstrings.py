@@ -13,15 +13,18 @@ import pytest
 
 import celoss
 import celoss.__main__
+import celoss.binary
 import celoss.correct_class
 import celoss.gradient
+import celoss.information
 import celoss.nll
 import celoss.parity
 import celoss.reduction
 
 FENCE = re.compile(r"```python\n(.*?)```", re.DOTALL)
 MODULES = [celoss.probabilities, celoss.correct_class, celoss.nll, celoss.reduction,
-           celoss.gradient, celoss.loss, celoss.parity, celoss.__main__]
+           celoss.gradient, celoss.loss, celoss.binary, celoss.information, celoss.parity,
+           celoss.__main__]
 
 
 def documented_objects():

@@ -2,15 +2,31 @@
 
 The modules follow the walkthrough: :mod:`celoss.probabilities`,
 :mod:`celoss.correct_class`, :mod:`celoss.nll`, :mod:`celoss.reduction`,
-:mod:`celoss.gradient`, :mod:`celoss.loss`, and
-:mod:`celoss.parity`, the one module that imports torch (lazily).
+:mod:`celoss.gradient`, :mod:`celoss.loss`; then :mod:`celoss.binary`
+(sigmoid and binary cross-entropy), :mod:`celoss.information` (entropy and
+KL divergence), and :mod:`celoss.parity`, the one module that imports torch
+(lazily).
 """
 
+from .binary import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad,
+    log_sigmoid,
+    sigmoid,
+)
 from .correct_class import correct_class_log_probs, correct_class_probs
 from .gradient import cross_entropy_grad, smoothed_targets
 from .loss import cross_entropy
+from .information import entropy, kl_div
 from .nll import nll_loss, soft_target_loss, target_weights
-from .parity import TOLERANCES, ParityError, ParityReport, StepCheck, compare_with_torch
+from .parity import (
+    TOLERANCES,
+    ParityError,
+    ParityReport,
+    StepCheck,
+    compare_binary_with_torch,
+    compare_with_torch,
+)
 from .probabilities import log_softmax, softmax
 from .reduction import reduce_loss
 
@@ -28,9 +44,16 @@ __all__ = [
     "smoothed_targets",
     "cross_entropy_grad",
     "cross_entropy",
+    "sigmoid",
+    "log_sigmoid",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_grad",
+    "entropy",
+    "kl_div",
     "TOLERANCES",
     "ParityError",
     "ParityReport",
     "StepCheck",
     "compare_with_torch",
+    "compare_binary_with_torch",
 ]

@@ -12,6 +12,12 @@ import importlib
 
 import numpy as np
 
+from .binary import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad,
+    log_sigmoid,
+    sigmoid,
+)
 from .correct_class import class_axis, correct_class_probs
 from .gradient import cross_entropy_grad
 from .loss import cross_entropy
@@ -134,6 +140,49 @@ def compare_arrays(step, ours, theirs, dtype):
     return StepCheck(step, max_abs, max_rel, rtol, atol, within and same_nonfinite)
 
 
+class _Checks:
+    """Collects :class:`StepCheck` results for one input; raises on the first failure."""
+
+    def __init__(self, dtype, shape, shown_options, raise_on_mismatch):
+        self.dtype, self.shape, self.shown_options = dtype, shape, shown_options
+        self.raise_on_mismatch = raise_on_mismatch
+        self.steps = []
+
+    def __call__(self, step, ours, theirs):
+        theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
+        ours = np.asarray(ours)
+        result = compare_arrays(step, ours, theirs, self.dtype)
+        if ours.shape != theirs.shape or ours.dtype != theirs.dtype:
+            result = dataclasses.replace(result, passed=False)
+        self.steps.append(result)
+        if self.raise_on_mismatch and not result.passed:
+            raise ParityError(
+                f"celoss and torch disagree at step {step!r} for {self.dtype} logits of "
+                f"shape {self.shape}, options {self.shown_options or 'default'}: "
+                f"max abs diff {result.max_abs_diff:.3e}, max rel diff "
+                f"{result.max_rel_diff:.3e}, tolerance rtol={result.rtol:g} "
+                f"atol={result.atol:g}; shapes {ours.shape} vs {theirs.shape}, "
+                f"dtypes {ours.dtype} vs {theirs.dtype}"
+            )
+
+    def report(self, torch):
+        return ParityReport(self.shown_options, self.dtype, self.shape, self.steps,
+                            torch.__version__, np.__version__)
+
+
+def _shown(options, defaults):
+    """The options that differ from their defaults, arrays as short lists."""
+    shown = {}
+    for name, value in options.items():
+        if value is None and defaults[name] is None:
+            continue
+        if isinstance(value, np.ndarray | list | tuple):
+            shown[name] = np.asarray(value).round(4).tolist()
+        elif value != defaults[name]:
+            shown[name] = value
+    return shown
+
+
 def compare_with_torch(logits, targets, *, weight=None, ignore_index=-100,
                        reduction="mean", label_smoothing=0.0, raise_on_mismatch=True):
     """Run every step in celoss and in torch on one input and compare.
@@ -184,36 +233,14 @@ def compare_with_torch(logits, targets, *, weight=None, ignore_index=-100,
                "reduction": reduction, "label_smoothing": label_smoothing}
     defaults = {"weight": None, "ignore_index": -100, "reduction": "mean",
                 "label_smoothing": 0.0}
-    shown_options = {
-        name: np.asarray(value).round(4).tolist() if name == "weight" else value
-        for name, value in options.items() if value is not defaults[name]
-        and not (name != "weight" and value == defaults[name])
-    }
-    dtype = logits.dtype.name
+    check = _Checks(logits.dtype.name, logits.shape, _shown(options, defaults),
+                    raise_on_mismatch)
     axis = class_axis(logits.ndim)
     probability_targets = targets.shape == logits.shape
 
     x = torch.tensor(logits, requires_grad=True)
     t = torch.tensor(targets) if probability_targets else torch.tensor(targets, dtype=torch.long)
     w = None if weight is None else torch.tensor(np.asarray(weight), dtype=x.dtype)
-
-    checks = []
-
-    def check(step, ours, theirs):
-        theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else theirs
-        result = compare_arrays(step, ours, theirs, dtype)
-        if np.shape(ours) != np.shape(theirs) or np.asarray(ours).dtype != theirs.dtype:
-            result = dataclasses.replace(result, passed=False)
-        checks.append(result)
-        if raise_on_mismatch and not result.passed:
-            raise ParityError(
-                f"celoss and torch disagree at step {step!r} for {dtype} logits of "
-                f"shape {logits.shape}, options {shown_options or 'default'}: "
-                f"max abs diff {result.max_abs_diff:.3e}, max rel diff "
-                f"{result.max_rel_diff:.3e}, tolerance rtol={result.rtol:g} "
-                f"atol={result.atol:g}; shapes {np.shape(ours)} vs {np.shape(theirs)}, "
-                f"dtypes {np.asarray(ours).dtype} vs {theirs.dtype}"
-            )
 
     with torch.no_grad():
         torch_log_probs = torch.log_softmax(x, dim=axis)
@@ -228,8 +255,7 @@ def compare_with_torch(logits, targets, *, weight=None, ignore_index=-100,
                                    smoothed.numpy(), weight=weight),
                   functional.cross_entropy(x, smoothed, weight=w, reduction="none"))
         else:
-            kept = targets != ignore_index
-            safe = np.where(kept, targets, 0)
+            safe = np.where(targets != ignore_index, targets, 0)
             check("correct_class_probs",
                   correct_class_probs(softmax(logits, axis=axis), safe),
                   torch.softmax(x, dim=axis).gather(
@@ -245,6 +271,61 @@ def compare_with_torch(logits, targets, *, weight=None, ignore_index=-100,
     check("cross_entropy", cross_entropy(logits, targets, **options), loss)
     (loss.sum() if reduction == "none" else loss).backward()
     check("cross_entropy_grad", cross_entropy_grad(logits, targets, **options), x.grad)
+    return check.report(torch)
 
-    return ParityReport(shown_options, dtype, logits.shape, checks,
-                        torch.__version__, np.__version__)
+
+def compare_binary_with_torch(logits, targets, *, weight=None, pos_weight=None,
+                              reduction="mean", raise_on_mismatch=True):
+    """Compare the binary loss, step by step, with torch.
+
+    The steps are the sigmoid, the log-sigmoid, the loss
+    (``F.binary_cross_entropy_with_logits``, shape and dtype included) and its
+    gradient (torch autograd).
+
+    Parameters
+    ----------
+    logits, targets, weight, pos_weight, reduction
+        As in :func:`celoss.binary_cross_entropy_with_logits`.
+    raise_on_mismatch : bool, default True
+        Raise :class:`ParityError` on the first failing step.
+
+    Returns
+    -------
+    report : ParityReport
+        One :class:`StepCheck` per step.
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from celoss.parity import compare_binary_with_torch
+
+    report = compare_binary_with_torch(np.array([2.0, -1.0]), np.array([1.0, 0.0]),
+                                       pos_weight=np.array([3.0, 3.0]))
+    print(report.passed, [check.step for check in report.steps][-1])
+    #> True binary_cross_entropy_with_logits_grad
+    ```
+    """
+    torch = import_torch()
+    functional = torch.nn.functional
+    logits = np.asarray(logits)
+    targets = np.asarray(targets)
+    options = {"weight": weight, "pos_weight": pos_weight, "reduction": reduction}
+    defaults = {"weight": None, "pos_weight": None, "reduction": "mean"}
+    check = _Checks(logits.dtype.name, logits.shape, _shown(options, defaults),
+                    raise_on_mismatch)
+    x = torch.tensor(logits, requires_grad=True)
+    torch_options = {name: value if name == "reduction" or value is None
+                     else torch.tensor(np.asarray(value), dtype=x.dtype)
+                     for name, value in options.items()}
+    with torch.no_grad():
+        check("sigmoid", sigmoid(logits), torch.sigmoid(x))
+        check("log_sigmoid", log_sigmoid(logits), functional.logsigmoid(x))
+    loss = functional.binary_cross_entropy_with_logits(x, torch.tensor(targets),
+                                                       **torch_options)
+    check("binary_cross_entropy_with_logits",
+          binary_cross_entropy_with_logits(logits, targets, **options), loss)
+    (loss.sum() if reduction == "none" else loss).backward()
+    check("binary_cross_entropy_with_logits_grad",
+          binary_cross_entropy_with_logits_grad(logits, targets, **options), x.grad)
+    return check.report(torch)
