@@ -16,8 +16,8 @@ from .binary import (
 )
 from .correct_class import correct_class_log_probs, correct_class_probs
 from .gradient import cross_entropy_grad, smoothed_targets
-from .loss import cross_entropy
 from .information import entropy, kl_div
+from .loss import cross_entropy
 from .nll import nll_loss, soft_target_loss, target_weights
 from .parity import (
     TOLERANCES,
