@@ -15,6 +15,7 @@ import celoss
 import celoss.__main__
 import celoss.binary
 import celoss.correct_class
+import celoss.display
 import celoss.gradient
 import celoss.information
 import celoss.nll
@@ -24,7 +25,7 @@ import celoss.reduction
 FENCE = re.compile(r"```python\n(.*?)```", re.DOTALL)
 MODULES = [celoss.probabilities, celoss.correct_class, celoss.nll, celoss.reduction,
            celoss.gradient, celoss.loss, celoss.binary, celoss.information, celoss.parity,
-           celoss.__main__]
+           celoss.display, celoss.__main__]
 
 
 def documented_objects():

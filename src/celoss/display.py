@@ -1,0 +1,178 @@
+"""Helpers the site's notebooks share: one figure style, figures with alt text, source.
+
+Not part of the math: nothing here is exported from :mod:`celoss`, and its
+imports (matplotlib, IPython, Pillow) are loaded only when a helper runs, so
+``import celoss`` still needs NumPy alone. A downloaded notebook runs with
+these helpers in any Jupyter that has matplotlib.
+"""
+
+import ast
+import base64
+import html
+import importlib
+import inspect
+import io
+
+import numpy as np
+
+CORRECT = "#1f77b4"  # the correct class y_n, in every figure
+OTHER = "#b8b8b8"  # every other class
+ACCENT = "#d62728"  # PyTorch, or a reference line
+
+FIGURE_STYLE = {
+    "figure.figsize": (7.0, 2.8),
+    "figure.facecolor": "white",  # readable on the dark theme too
+    "figure.constrained_layout.use": True,  # titles never overlap
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.grid.axis": "y",
+    "grid.alpha": 0.3,
+}
+
+
+def use_figure_style():
+    """Apply the site's one matplotlib style (:data:`FIGURE_STYLE`).
+
+    Examples
+    --------
+    ```python
+    from celoss.display import use_figure_style
+
+    use_figure_style()
+    print("style applied")
+    #> style applied
+    ```
+    """
+    importlib.import_module("matplotlib.pyplot").rcParams.update(FIGURE_STYLE)
+
+
+def figure_html(fig, fig_id, alt, caption, number):
+    """A ``<figure>`` with the PNG of ``fig`` inline, its alt text and caption.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure; it is closed afterwards.
+    fig_id : str
+        The element id, ``fig-<fig_id>``.
+    alt : str
+        What the figure shows, for readers who cannot see it.
+    caption : str
+        The caption sentence (HTML allowed).
+    number : int
+        The figure's number on its page.
+
+    Returns
+    -------
+    html : str
+        The ``<figure>`` element.
+    """
+    plt = importlib.import_module("matplotlib.pyplot")
+    image_module = importlib.import_module("PIL.Image")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=150)  # sharp on dense screens
+    plt.close(fig)  # or Jupyter shows it again, without alt text
+    image = image_module.open(buffer).convert("RGB").quantize(colors=64)
+    buffer = io.BytesIO()
+    image.save(buffer, format="png", optimize=True)  # a third the bytes
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    width, height = (round(size / 1.5) for size in image.size)  # CSS px
+    return (
+        f'<figure class="celoss-figure" id="fig-{fig_id}">'
+        f'<img alt="{html.escape(alt)}" width="{width}" height="{height}" '
+        f'src="data:image/png;base64,{data}">'
+        f"<figcaption><strong>Figure {number}.</strong> {caption}</figcaption></figure>"
+    )
+
+
+class FigureCounter:
+    """Numbers a page's figures and displays each with alt text and a caption.
+
+    Examples
+    --------
+    ```python
+    from celoss.display import FigureCounter
+
+    show_figure = FigureCounter()
+    print(show_figure.count)
+    #> 0
+    ```
+    """
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, fig, fig_id, alt, caption):
+        """Display ``fig`` as the page's next numbered figure."""
+        self.count += 1
+        display = importlib.import_module("IPython.display")
+        display.display(display.HTML(figure_html(fig, fig_id, alt, caption, self.count)))
+
+
+def source_without_docstring(func):
+    """The source of ``func`` as installed, without its docstring.
+
+    Examples
+    --------
+    ```python
+    from celoss import softmax
+    from celoss.display import source_without_docstring
+
+    print(source_without_docstring(softmax).splitlines()[0])
+    #> def softmax(logits, axis=-1):
+    ```
+    """
+    source = inspect.getsource(func)
+    first = ast.parse(source).body[0].body[0]
+    lines = source.splitlines()
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+        lines = lines[: first.lineno - 1] + lines[first.end_lineno :]
+    return "\n".join(lines)
+
+
+def show_source(func):
+    """Display a celoss function's source, included from the library, never retyped."""
+    display = importlib.import_module("IPython.display")
+    path = func.__module__.replace(".", "/") + ".py"
+    display.display(display.Markdown(
+        f"`{func.__name__}` from `{path}`, without its docstring (that is "
+        f"in the [API reference](reference.md)):\n\n"
+        "```python\n" + source_without_docstring(func) + "\n```"
+    ))
+
+
+def values(array, digits=4):
+    """``array``'s entries as text, for alt text and captions.
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from celoss.display import values
+
+    print(values(np.array([0.5, 0.25])))
+    #> 0.5000, 0.2500
+    ```
+    """
+    return ", ".join(f"{v:.{digits}f}" for v in np.ravel(array))
+
+
+def ulps(ours, reference):
+    """How far ``ours`` is from ``reference``, in units in the last place.
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from celoss.display import ulps
+
+    print(ulps(np.float32(1.0) + np.spacing(np.float32(1.0)), np.float32(1.0)))
+    #> 1 unit in the last place
+    ```
+    """
+    distance = np.abs(ours - reference) / np.spacing(np.abs(reference))
+    count = int(np.max(np.round(distance)))
+    return f"{count} unit{'' if count == 1 else 's'} in the last place"
