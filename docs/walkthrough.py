@@ -52,7 +52,6 @@ plt.rcParams.update({
     "figure.figsize": (7.0, 2.8),
     "figure.facecolor": "white",  # readable on the dark theme too
     "figure.constrained_layout.use": True,  # titles never overlap
-    "savefig.bbox": "tight",
     "font.size": 10,
     "axes.titlesize": 10,
     "axes.spines.top": False,
@@ -353,8 +352,8 @@ ax.scatter(correct_probs, losses, color=CORRECT, zorder=3, s=40,
 for n in range(N):
     ax.annotate(f"sample {n}: p = {correct_probs[n]:.3f}, "
                 f"l = {losses[n]:.3f}",
-                (correct_probs[n], losses[n]), textcoords="offset points",
-                xytext=(-20, 70 - 35 * n), ha="right",
+                (correct_probs[n], losses[n]), textcoords="data",
+                xytext=(0.30 + 0.30 * n, 2.4 - 0.9 * n), ha="left",
                 arrowprops={"arrowstyle": "-", "color": CORRECT})
 ax.set_title("The loss against the correct class's probability")
 ax.set_xlabel("probability of the correct class, p[n, y_n]")
