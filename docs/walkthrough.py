@@ -27,39 +27,19 @@
 # button beside the title) has every cell.
 
 # %%
-import ast
-import base64
-import html
-import inspect
-import io
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
-from IPython.display import HTML, Markdown, display
-from PIL import Image
+from IPython.display import Markdown, display
 
 import celoss
+from celoss.display import FigureCounter, show_source, ulps, use_figure_style, values
 
 rng = np.random.default_rng(seed=0)  # this page's only random numbers
 np.set_printoptions(precision=8, suppress=True)  # the seed's 8 digits
-
-CORRECT = "#1f77b4"  # the correct class y_n, in every figure
-OTHER = "#b8b8b8"  # every other class
-ACCENT = "#d62728"  # PyTorch, or a reference line
-plt.rcParams.update({
-    "figure.figsize": (7.0, 2.8),
-    "figure.facecolor": "white",  # readable on the dark theme too
-    "figure.constrained_layout.use": True,  # titles never overlap
-    "font.size": 10,
-    "axes.titlesize": 10,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "axes.grid.axis": "y",
-    "grid.alpha": 0.3,
-})
+use_figure_style()  # the site's one matplotlib style
+show_figure = FigureCounter()  # numbers figures, adds alt text and captions
 
 # How close celoss must be to torch: one table, in celoss.parity.
 RTOL64, ATOL64 = celoss.TOLERANCES["float64"]
@@ -67,54 +47,7 @@ RTOL32, ATOL32 = celoss.TOLERANCES["float32"]
 
 
 # %% tags=["remove-input"]
-def show_figure(fig, fig_id, alt, caption):
-    """Display ``fig`` as an image with alt text and a numbered caption."""
-    show_figure.count += 1
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=150)  # sharp on dense screens
-    plt.close(fig)  # or Jupyter shows it again, without alt text
-    image = Image.open(buffer).convert("RGB").quantize(colors=64)
-    buffer = io.BytesIO()
-    image.save(buffer, format="png", optimize=True)  # a third the bytes
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    width, height = (round(size / 1.5) for size in image.size)  # CSS px
-    display(HTML(
-        f'<figure class="celoss-figure" id="fig-{fig_id}">'
-        f'<img alt="{html.escape(alt)}" width="{width}" height="{height}" '
-        f'src="data:image/png;base64,{data}">'
-        f"<figcaption><strong>Figure {show_figure.count}.</strong> "
-        f"{caption}</figcaption></figure>"
-    ))
-
-
-show_figure.count = 0
-
-
-def show_source(func):
-    """Display a celoss function's source as installed, without docstring."""
-    source = inspect.getsource(func)
-    first = ast.parse(source).body[0].body[0]
-    lines = source.splitlines()
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-        lines = lines[: first.lineno - 1] + lines[first.end_lineno :]
-    path = func.__module__.replace(".", "/") + ".py"
-    display(Markdown(
-        f"`{func.__name__}` from `{path}`, without its docstring (that is "
-        f"in the [API reference](reference.md)):\n\n"
-        "```python\n" + "\n".join(lines) + "\n```"
-    ))
-
-
-def values(array, digits=4):
-    """``array``'s entries as text, for alt text and captions."""
-    return ", ".join(f"{v:.{digits}f}" for v in np.ravel(array))
-
-
-def ulps(ours, reference):
-    """How far ``ours`` is from ``reference``, in units in the last place."""
-    distance = np.abs(ours - reference) / np.spacing(np.abs(reference))
-    count = int(np.max(np.round(distance)))
-    return f"{count} unit{'' if count == 1 else 's'} in the last place"
+from celoss.display import ACCENT, CORRECT, OTHER  # the figures' colours
 
 
 def bars_per_sample(array, title, fmt, ylabel, ylim):

@@ -153,7 +153,7 @@ def test_notebook_has_the_house_shape():
     assert first.cell_type == "markdown" and first.source.startswith("# ")
     setup = notebook.cells[1].source
     for piece in ["np.random.default_rng(", "np.set_printoptions(",
-                  "plt.rcParams.update("]:
+                  "use_figure_style()"]:
         assert piece in setup
     headings = list(sections(notebook))
     assert headings == [*STEP_HEADINGS, "## Summary"]
