@@ -6,7 +6,9 @@ Prints, for (N, V) = (4096, 32768) float32:
   1. forward and forward+backward times, medians of interleaved runs in one
      process (torch at its default thread count), and the speed ratios;
   2. peak resident memory of each path beyond its inputs and the gradient it
-     returns, each measured in a fresh subprocess (ru_maxrss delta);
+     returns, each measured in a fresh subprocess (growth of the kernel's
+     peak-RSS mark VmHWM, which unlike ru_maxrss can be reset and is not
+     inherited from the parent process);
   3. agreement with torch for every option (float32 tolerance from
      celoss.TOLERANCES; the gradient also against torch in float64);
   4. a sweep over V (1k to 256k) and over N: time and peak memory of each path.
@@ -19,7 +21,6 @@ import argparse
 import itertools
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -90,14 +91,28 @@ def interleaved_times(functions, repeats):
     return times
 
 
-def rss_bytes():
-    """Current resident set size of this process."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def resident_bytes(field):
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process, from /proc/self/status."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def reset_peak_resident():
+    """Set the peak (VmHWM) to the current RSS, so the next peak is this call's."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
 
 
 def measure_memory_in_this_process(path, num_rows, num_classes):
-    """Peak RSS growth of one call of ``path`` beyond inputs and returned gradient."""
+    """Peak RSS growth of one call of ``path`` beyond inputs and returned gradient.
+
+    The peak is the kernel's high-water mark VmHWM, reset to the current RSS
+    once the inputs exist. (getrusage's ru_maxrss cannot be reset, and a child
+    process inherits its parent's value across fork and exec.)
+    """
     logits, targets = make_inputs(num_rows, num_classes)
     functions = path_functions(logits, targets)
     functions.pop("fused forward+backward, out=", None)
@@ -105,22 +120,21 @@ def measure_memory_in_this_process(path, num_rows, num_classes):
         out = np.ones_like(logits)  # the caller's array, resident before the call
         functions[path] = lambda: fused_cross_entropy(logits, targets, return_grad=True,
                                                       out=out)
-    baseline_rss = rss_bytes()
-    baseline_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    reset_peak_resident()
+    baseline = resident_bytes("VmRSS")
     result = functions[path]()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = resident_bytes("VmHWM")
     returned = 0
     if isinstance(result, tuple) and path.endswith("forward+backward"):
         returned = result[1].nbytes  # the gradient the caller asked for
     elif isinstance(result, torch.Tensor) and result.numel() == logits.size:
         returned = result.numel() * result.element_size()
-    return {"extra": peak - max(baseline_peak, baseline_rss) - returned,
-            "baseline_rss": baseline_rss, "baseline_peak": baseline_peak,
+    return {"extra": peak - baseline - returned, "baseline": baseline,
             "inputs": logits.nbytes + targets.nbytes, "returned": returned}
 
 
 def memory_in_fresh_process(path, num_rows, num_classes):
-    """Run measure_memory_in_this_process in a new interpreter (a clean ru_maxrss)."""
+    """Run measure_memory_in_this_process in a new interpreter."""
     code = ("import json, sys; sys.path.insert(0, {here!r}); import bench_fused; "
             "print(json.dumps(bench_fused.measure_memory_in_this_process({path!r}, {n}, {v})))"
             ).format(here=os.path.dirname(os.path.abspath(__file__)), path=path,
