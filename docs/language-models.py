@@ -46,7 +46,6 @@ from celoss.display import (
     CORRECT,
     OTHER,
     FigureCounter,
-    show_source,
     use_figure_style,
     values,
 )
@@ -325,8 +324,11 @@ print(f"{loss_pt.item():.6f}")
 code_tabs([("NumPy", NUMPY_SNIPPET), ("PyTorch", TORCH_SNIPPET)])
 
 # %%
-exec(NUMPY_SNIPPET)  # the two snippets shown above, as displayed
-exec(TORCH_SNIPPET)
+numpy_run, torch_run = dict(globals()), dict(globals())
+exec(NUMPY_SNIPPET, numpy_run)  # the two snippets shown above, as displayed
+exec(TORCH_SNIPPET, torch_run)
+loss_np, grad_np = numpy_run["loss_np"], numpy_run["grad_np"]
+loss_pt, x = torch_run["loss_pt"], torch_run["x"]
 
 # %% [markdown]
 # If the padded targets were left as a real token (token 0) instead of
@@ -760,7 +762,7 @@ show_figure(
 # each first loss is within 0.1 of $\ln V$.
 
 # %%
-for name, (init_logits, init_targets, loss_value) in init.items():
+for init_logits, init_targets, loss_value in init.values():
     celoss.compare_with_torch(init_logits, init_targets)  # raises if unequal
     torch_value = F.cross_entropy(torch.from_numpy(init_logits),
                                   torch.from_numpy(init_targets)).item()
@@ -850,7 +852,7 @@ display(Markdown(
 fig, ax = plt.subplots(figsize=(7.0, 3.4))
 ax.plot(np.arange(1, STEPS + 1), step_losses, color=OTHER, linewidth=1,
         label="loss of each step's batch")
-eval_steps, eval_train, eval_held = map(np.array, zip(*evaluations))
+eval_steps, eval_train, eval_held = map(np.array, zip(*evaluations, strict=True))
 ax.plot(eval_steps, eval_train, color=CORRECT, marker="o", markersize=3,
         label="whole training text")
 ax.plot(eval_steps, eval_held, color=ACCENT, marker="o", markersize=3,
