@@ -42,6 +42,7 @@ from celoss.display import (
     values,
 )
 
+torch.set_num_threads(1)  # tiny tensors: one thread beats thread start-up
 rng = np.random.default_rng(seed=1)  # this page's only random numbers
 np.set_printoptions(precision=6, suppress=False)
 use_figure_style()
