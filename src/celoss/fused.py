@@ -24,10 +24,13 @@ from ._validation import check_inputs
 from .nll import target_weights
 from .reduction import reduce_loss
 
-#: Bytes of logits one thread works on at a time: the logits block and its
-#: exponentials then stay in the core's L2 cache (512 KiB on the machine
-#: the project is benchmarked on). ``benchmarks/bench_fused.py`` measures it.
-BLOCK_BYTES = 128 * 1024
+#: Bytes of logits one thread works on at a time. The block and its
+#: exponentials stay in the cache between the passes over them (max, shift,
+#: exp, sum), and each block carries enough work to hide the ~30 NumPy calls
+#: of Python overhead it costs: 128 KiB blocks were twice as slow as 1 MiB on
+#: the benchmark machine (512 KiB L2 per core, 32 MiB shared L3);
+#: ``benchmarks/bench_fused.py`` measures it.
+BLOCK_BYTES = 1024 * 1024
 
 #: Threads that process blocks at the same time: one per core.
 WORKERS = os.cpu_count() or 1
@@ -61,8 +64,8 @@ def block_shape(num_classes, itemsize, block_bytes=BLOCK_BYTES):
     ```python
     from celoss.fused import block_shape
 
-    print(block_shape(1000, 4, 128 * 1024), block_shape(100_000, 4, 128 * 1024))
-    #> (32, 1000) (1, 32768)
+    print(block_shape(32_768, 4), block_shape(1_000_000, 4))  # float32, 1 MiB blocks
+    #> (8, 32768) (1, 262144)
     ```
     """
     elements = max(1, block_bytes // itemsize)
@@ -243,12 +246,13 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
 
     # lse - x is computed as log d - (x - m), as torch's log-softmax does: a
     # loss near 0 is then not the difference of two large numbers.
-    correct_logits = np.take_along_axis(x, targets[:, None], axis=1)  # (R, 1)
-    correct_shifted = correct_logits - row_max  # (R, 1)
+    rows = np.arange(num_rows)  # (R,)
+    correct_shifted = x[rows, targets][:, None] - row_max  # (R, 1)
     nll = log_total - correct_shifted  # (R, 1)
     losses = (1 - label_smoothing) * target_weight[:, None] * nll  # (R, 1)
-    total_class_weight = num_classes if weight is None else np.sum(weight)  # ()
+    total_class_weight = 0  # W, needed only with smoothing
     if label_smoothing > 0:
+        total_class_weight = num_classes if weight is None else np.sum(weight)  # ()
         logit_sums = weighted_logit_sums(x, weight, scratch, tile)  # (R, 1)
         shifted_sums = logit_sums - total_class_weight * row_max  # (R, 1)
         losses += smoothing * (total_class_weight * log_total - shifted_sums)  # (R, 1)
@@ -270,7 +274,6 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
                     smoothed = scratch[:, :stop - start]  # (R, T)
                     np.multiply((smoothing * scale)[:, None], weight[start:stop], out=smoothed)
                     grad_tile -= smoothed  # (R, T)
-        rows = np.arange(num_rows)  # (R,)
         grad[rows, targets] -= (1 - label_smoothing) * target_weight * scale  # (R,)
     return losses  # (R,)
 
