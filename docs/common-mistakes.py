@@ -134,14 +134,14 @@ print(f"after {steps} steps: right {curve_right[-1]:.4f}, "
 
 # %%
 x_t = torch.tensor(logits, requires_grad=True)  # the mistaken model, in torch
-optimizer = torch.optim.SGD([x_t], lr=eta)
 torch_double = []
 for _ in range(steps + 1):
-    optimizer.zero_grad()
     loss_t = F.cross_entropy(torch.softmax(x_t, dim=1), targets_t)  # MISTAKE
     torch_double.append(loss_t.item())
     loss_t.backward()
-    optimizer.step()
+    with torch.no_grad():
+        x_t -= eta * x_t.grad  # plain SGD
+    x_t.grad = None
 np.testing.assert_allclose(curve_double, torch_double, rtol=1e-9, atol=ATOL64)
 assert np.all(curve_double > floor) and curve_right[-1] < floor
 

@@ -422,8 +422,9 @@ show_figure(
 #
 # $$x \leftarrow x - \eta\, \frac{\partial \ell}{\partial x}$$
 #
-# with step size $\eta$. PyTorch does the same steps with `torch.optim.SGD`
-# and autograd, from the same start.
+# with step size $\eta$. PyTorch takes the same steps from the same start,
+# with its autograd's gradient (the update `torch.optim.SGD` makes, written
+# out).
 
 # %%
 eta, steps = 2.0, 25
@@ -455,15 +456,15 @@ display(Markdown(
 
 # %%
 x_t = torch.tensor(logits, requires_grad=True)  # (N, C) float64
-optimizer = torch.optim.SGD([x_t], lr=eta)
 torch_losses = []
-for _ in range(steps + 1):
-    optimizer.zero_grad()
+for step in range(steps + 1):
     loss_t = F.cross_entropy(x_t, torch.from_numpy(targets))  # ()
     torch_losses.append(loss_t.item())
-    if len(torch_losses) <= steps:
+    if step < steps:
         loss_t.backward()
-        optimizer.step()
+        with torch.no_grad():
+            x_t -= eta * x_t.grad  # plain SGD
+        x_t.grad = None
 torch_losses = np.array(torch_losses)  # (steps + 1,)
 DESCENT_RTOL = 1e-9  # rounding compounds over the steps
 np.testing.assert_allclose(losses, torch_losses, rtol=DESCENT_RTOL, atol=ATOL64)
@@ -484,7 +485,7 @@ fig, (ax_loss, ax_prob) = plt.subplots(1, 2, figsize=(8.0, 3.0))
 step_axis = np.arange(steps + 1)  # (steps + 1,)
 ax_loss.plot(step_axis, losses, color=CORRECT, linewidth=2, label="celoss")
 ax_loss.scatter(step_axis, torch_losses, color=ACCENT, s=10, zorder=3,
-                label="torch.optim.SGD")
+                label="PyTorch autograd")
 ax_loss.set_title(f"The loss, step size {eta:g}")
 ax_loss.set_xlabel("step")
 ax_loss.set_ylabel("mean loss")
