@@ -654,7 +654,8 @@ display(Markdown(
 # Reference: G. Hinton, O. Vinyals and J. Dean, *Distilling the Knowledge in
 # a Neural Network*, NIPS Deep Learning Workshop, 2015 (arXiv:1503.02531),
 # section 2, on the $T^2$ factor.
-#
+
+# %% [markdown]
 # ## Summary
 
 # %% tags=["remove-input"]
