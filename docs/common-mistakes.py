@@ -479,8 +479,10 @@ display(Markdown(
 # - float class indices (labels read from a CSV) raise;
 # - `int32` indices (NumPy 1.x's default integer on Windows) raise in
 #   PyTorch, while celoss accepts any integer;
-# - `uint8` labels wrap $-100$ to $256 - 100 = 156$: with fewer than 157
-#   classes that raises, with more it silently becomes a real class.
+# - `uint8` labels wrap $-100$ around, with fewer than 157 classes that
+#   raises, with more it silently becomes a real class:
+#
+# $$-100 \bmod 256 = 156$$
 #
 # The grid below calls both libraries with each pair of dtypes on the
 # seed's values: $\text{accepted}$ or the error's type.

@@ -519,7 +519,8 @@ rows = [
     ("class indices", r"$(p_{n,c} - [c = y_n]) / N$"),
     ("class weights", r"$w_{y_n}(p_{n,c} - [c = y_n]) / \sum_m w_{y_m}$"),
     ("ignore_index", "row 0; divide by the samples kept"),
-    ("label smoothing", r"$(p_{n,c} - q_{n,c}) / N$, $q = (1-\varepsilon)$ one-hot $+ \varepsilon/C$"),
+    ("label smoothing",
+     r"$(p_{n,c} - q_{n,c}) / N$, $q = (1-\varepsilon)$ one-hot $+ \varepsilon/C$"),
     ("probability targets", r"$(p_{n,c} \sum_k w_k t_{n,k} - w_c t_{n,c}) / N$"),
 ]
 display(Markdown(

@@ -39,7 +39,6 @@ from celoss.display import (
     FigureCounter,
     show_source,
     use_figure_style,
-    values,
 )
 
 torch.set_num_threads(1)  # tiny tensors: one thread beats thread start-up

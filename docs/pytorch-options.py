@@ -51,6 +51,8 @@ from celoss.display import (
     values,
 )
 
+# ruff: noqa: F821 -- logits, targets, weight, ... come from the tab snippets,
+# which side_by_side (below) runs in this namespace.
 rng = np.random.default_rng(seed=3)  # this page's only random numbers
 np.set_printoptions(precision=6, suppress=True)
 use_figure_style()
@@ -75,6 +77,7 @@ def check(logits, targets, *, show=True, **options):
 
 # %% tags=["remove-input"]
 tab_sets = itertools.count(1)  # content-tab ids must be unique on the page
+snippet_outputs = []  # (NumPy printed, PyTorch printed) per tab set, for the tests
 
 
 def side_by_side(numpy_code, torch_code):
@@ -84,18 +87,21 @@ def side_by_side(numpy_code, torch_code):
     what running them printed while the page was built.
     """
     set_id = next(tab_sets)
-    blocks = []
+    blocks, outputs = [], []
     for code in (numpy_code.strip(), torch_code.strip()):
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             exec(code, globals())  # the snippets run in the page's namespace
+        outputs.append(printed.getvalue())
         shown = code + "".join(f"\n#> {line}" for line in printed.getvalue().splitlines())
         body = highlight(shown, PythonLexer(), HtmlFormatter(nowrap=True))
         blocks.append('<div class="tabbed-block"><div class="highlight"><pre><span></span>'
                       f"<code>{body}</code></pre></div></div>")
+    snippet_outputs.append(tuple(outputs))
     display(HTML(
         f'<div class="tabbed-set tabbed-alternate" data-tabs="{set_id}:2">'
-        f'<input checked="checked" id="__tabbed_{set_id}_1" name="__tabbed_{set_id}" type="radio" />'
+        f'<input checked="checked" id="__tabbed_{set_id}_1" name="__tabbed_{set_id}" '
+        'type="radio" />'
         f'<input id="__tabbed_{set_id}_2" name="__tabbed_{set_id}" type="radio" />'
         f'<div class="tabbed-labels"><label for="__tabbed_{set_id}_1">NumPy</label>'
         f'<label for="__tabbed_{set_id}_2">PyTorch</label></div>'
@@ -536,8 +542,10 @@ show_figure(
 #
 # One sample may come without its batch axis: logits $(C,)$, the classes on
 # axis 0, and a target of shape $()$ (or a distribution of shape $(C,)$).
-# The loss is the batch-of-one loss, $l = -\log p_{y}$, and the reductions
-# all give the same number.
+# The loss is the batch-of-one loss, and the reductions all give the same
+# number:
+#
+# $$\ell = -\log p_{y} = -x_{y} + \log \sum_{c=1}^{C} e^{x_c}$$
 
 # %% tags=["remove-input"]
 side_by_side('''
@@ -589,7 +597,9 @@ show_figure(
 #
 # Each layout (unbatched, batched, K-dimensional) with each kind of target,
 # each subset of the options and each reduction, compared with PyTorch step
-# by step, value and gradient:
+# by step, value and gradient. Every entry must pass float64's test,
+#
+# $$|\text{celoss} - \text{torch}| \le \text{atol} + \text{rtol}\,|\text{torch}|$$
 
 # %%
 layouts = {"(C,)": (C,), "(N, C)": (4, C), "(N, C, H, W)": (2, C, 3, 2)}
@@ -598,8 +608,8 @@ option_sets = ([("indices", s) for r in range(4) for s in
                + [("probabilities", s) for r in range(3) for s in
                   itertools.combinations(["weight", "label_smoothing"], r)])
 worst = np.zeros((len(option_sets), len(layouts) * 3))  # largest relative difference
-for (i, (kind, names)), (j, (layout, shape)) in itertools.product(
-        enumerate(option_sets), enumerate(layouts.items())):
+for (i, (kind, names)), (j, shape) in itertools.product(
+        enumerate(option_sets), enumerate(layouts.values())):
     x = rng.normal(size=shape)
     axis = 0 if len(shape) == 1 else 1
     if kind == "probabilities":

@@ -26,7 +26,7 @@ def _compare(logits, targets, **options):
 
 
 def _descent(eta=2.0, steps=25):
-    """celoss's gradient descent against torch autograd's from the seed's logits."""
+    """Gradient descent from the seed's logits: celoss's gradient against autograd's."""
     torch = import_torch()
     x = LOGITS.copy()  # (N, C)
     losses = [float(celoss.cross_entropy(x, TARGETS))]

@@ -26,7 +26,7 @@ def _compare(logits, targets, **options):
 
 
 def _log_sum_exp_sweep():
-    """x - log_softmax(x) against torch.logsumexp on the rows [x, x], float32."""
+    """Log-sum-exp as x - log_softmax(x) against torch.logsumexp on [x, x], float32."""
     torch = import_torch()
     x = np.linspace(-130.0, 130.0, 1041).astype(np.float32)  # (1041,)
     pairs = np.stack([x, x], axis=1)  # (1041, 2)
@@ -43,7 +43,7 @@ def _language_model_logits(dtype):
 
 
 def _bfloat16_loss():
-    """torch's bfloat16 loss is within one bfloat16 step of celoss's float64 loss."""
+    """The bfloat16 loss of torch, within one bfloat16 step of celoss's float64 loss."""
     torch = import_torch()
     logits, targets = _language_model_logits(np.float32)
     exact = float(celoss.cross_entropy(logits.astype(np.float64), targets))
