@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # Re-install whenever the project's metadata or the pinned versions change.
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv test test-fast docs serve clean
+.PHONY: help venv browser test test-fast docs serve clean
 
 help:
 	@echo "make serve  - set up .venv, build the site and serve it on http://127.0.0.1:8000"
@@ -20,7 +20,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium. Installed here when we are root on
+# Debian (as in CI); otherwise the tests fail with the command to run.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 # The library tests alone, without the site build (quick local loop).
