@@ -362,9 +362,10 @@ grad_np = celoss.binary_cross_entropy_with_logits_grad(
 print(f"{float(loss_np):.6f}")
 """
 TORCH_SNIPPET = """\
-x = torch.tensor(label_logits, requires_grad=True)  # (N, C)
+x = torch.tensor(label_logits, requires_grad=True)
 loss_pt = F.binary_cross_entropy_with_logits(
-    x, torch.tensor(labels), pos_weight=torch.tensor(pos_weight))
+    x, torch.tensor(labels),
+    pos_weight=torch.tensor(pos_weight))
 loss_pt.backward()  # x.grad: (N, C)
 print(f"{loss_pt.item():.6f}")
 """
@@ -532,10 +533,10 @@ binary = celoss.binary_cross_entropy_with_logits(
 softmax_grad = celoss.cross_entropy_grad(pair_logits, classes)  # (N, 2)
 binary_grad = celoss.binary_cross_entropy_with_logits_grad(
     margin, classes.astype(np.float64))  # (N,)
-print("two-class cross-entropy:", softmax_ce)
-print("BCE of b - a           :", binary)
-print("softmax gradient, class 1 column:", softmax_grad[:, 1])
-print("binary gradient              :", binary_grad)
+print("two-class CE:", softmax_ce)
+print("BCE of b - a:", binary)
+print("softmax grad, class 1:", softmax_grad[:, 1].round(4))
+print("binary grad:          ", binary_grad.round(4))
 
 # %% tags=["remove-input"]
 grid = np.linspace(-8, 8, 161)  # (A,)
@@ -602,23 +603,21 @@ print("two-class softmax = binary, for index and soft targets")
 
 # %% tags=["remove-input"]
 summary = [
-    ("sigmoid", "`celoss.sigmoid`", "`torch.sigmoid`",
-     "no overflow at x = &plusmn;1000"),
-    ("loss from the logits", "`binary_cross_entropy_with_logits`",
-     "`F.binary_cross_entropy_with_logits`",
+    ("sigmoid, stable", "`torch.sigmoid`", "no overflow at x = &plusmn;1000"),
+    ("loss from the logits", "`F.binary_cross_entropy_with_logits`",
      f"{float(stable_loss):.4f} at x = 40, y = 0 (naive: inf)"),
-    ("gradient", "`..._with_logits_grad`: &sigma;(x) &minus; y",
-     "autograd, finite differences", "float64 and float32"),
-    ("pos_weight", "negatives / positives per output", "`compare_binary_with_torch`",
-     f"p = {values(pos_weight, 0)}"),
-    ("weight", "scales elements; mean / (N C)", "torch, each reduction",
-     f"{weighted:.4f}, halved {halved:.4f}"),
-    ("two classes", "softmax of (a, b) = &sigma;(b &minus; a)",
-     "`F.cross_entropy` and BCE", "same loss, gradient (&minus;g, g)"),
+    ("gradient &sigma;(x) &minus; y", "autograd, finite differences",
+     "float64 and float32"),
+    ("`pos_weight` = negatives / positives", "`compare_binary_with_torch`",
+     f"{values(pos_weight, 0)}"),
+    ("`weight`; the mean divides by N&middot;C", "torch, each reduction",
+     f"{weighted:.4f}; halved weights {halved:.4f}"),
+    ("softmax of (a, b) = &sigma;(b &minus; a)", "`F.cross_entropy` and BCE",
+     "same loss; gradient (&minus;g, g)"),
 ]
 display(Markdown(
-    "| idea | celoss | checked against | on this page |\n|---|---|---|---|\n"
-    + "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in summary)
+    "| idea | checked against | on this page |\n|---|---|---|\n"
+    + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in summary)
 ))
 
 # %% [markdown]

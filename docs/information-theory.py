@@ -257,7 +257,9 @@ ax.plot(temperatures, forward, color=CORRECT, linewidth=2, label="KL(p || q)")
 ax.plot(temperatures, backward, color=ACCENT, linewidth=2, label="KL(q || p)")
 ax.axvline(1.0, color=OTHER, linestyle=":")
 ax.set_xscale("log")
-ax.set_xlabel("temperature tau of the model: q = softmax(x / tau)")
+ax.set_xticks([0.25, 0.5, 1, 2, 4, 8], ["1/4", "1/2", "1", "2", "4", "8"])
+ax.minorticks_off()
+ax.set_xlabel("temperature \u03c4 of the model: q = softmax(x / \u03c4)")
 ax.set_ylabel("divergence (nats)")
 ax.set_title("KL is not symmetric: the two directions, as the model's "
              "temperature varies")
@@ -496,20 +498,20 @@ TEMPERATURE = 4.0
 # %% tags=["remove-input"]
 NUMPY_SNIPPET = """\
 T = TEMPERATURE
-teacher_probs = celoss.softmax(teacher_logits / T, axis=1)  # (N, C)
-student_log_probs = celoss.log_softmax(student_logits / T, axis=1)
-kd_np = T**2 * celoss.kl_div(student_log_probs, teacher_probs,
-                             reduction="batchmean")
-# d/dz_s: T**2 * (1/T) * (softmax - target) / N
-kd_grad_np = T * celoss.cross_entropy_grad(student_logits / T, teacher_probs)
+p = celoss.softmax(teacher_logits / T, axis=1)  # (N, C)
+log_q = celoss.log_softmax(student_logits / T, axis=1)
+kd_np = T**2 * celoss.kl_div(log_q, p, reduction="batchmean")
+# d/dz_s = T**2 * (1/T) * (q - p) / N
+kd_grad_np = T * celoss.cross_entropy_grad(student_logits / T, p)
 print(f"{float(kd_np):.6f}")
 """
 TORCH_SNIPPET = """\
 T = TEMPERATURE
-s = torch.tensor(student_logits, requires_grad=True)  # (N, C)
+s = torch.tensor(student_logits, requires_grad=True)
 t = torch.tensor(teacher_logits)  # (N, C)
 kd_pt = T**2 * F.kl_div(F.log_softmax(s / T, dim=1),
-                        F.softmax(t / T, dim=1), reduction="batchmean")
+                        F.softmax(t / T, dim=1),
+                        reduction="batchmean")
 kd_pt.backward()  # s.grad: (N, C)
 print(f"{kd_pt.item():.6f}")
 """
@@ -579,16 +581,16 @@ show_figure(
 # %% tags=["remove-input"]
 fig, ax = plt.subplots(figsize=(7.0, 3.0))
 ax.plot(sweep, scaled_norms, color=CORRECT, marker="o", markersize=3,
-        label="T^2 KL (the distillation loss)")
+        label="T\u00b2 KL (the distillation loss)")
 ax.plot(sweep, unscaled_norms, color=ACCENT, marker="o", markersize=3,
-        label="KL without the T^2 factor")
+        label="KL without the T\u00b2 factor")
 ax.axhline(limit_norm, color=OTHER, linestyle="--",
            label=f"large-T limit |centred(z_s - z_t)| / (C N) = {limit_norm:.4f}")
 ax.set_xscale("log", base=2)
 ax.set_yscale("log")
 ax.set_xlabel("temperature T")
 ax.set_ylabel("gradient norm wrt the student's logits")
-ax.set_title("With T^2 the gradient keeps its size; without, it fades like 1/T^2")
+ax.set_title("With T\u00b2 the gradient keeps its size; without, it fades like 1/T\u00b2")
 ax.legend(frameon=False, fontsize=8)
 show_figure(
     fig, "t-squared",
@@ -660,22 +662,20 @@ display(Markdown(
 
 # %% tags=["remove-input"]
 summary = [
-    ("entropy $H(p)$", "`celoss.entropy`", "`Categorical.entropy`",
+    ("entropy $H(p)$: `entropy`", "`Categorical.entropy`",
      f"{entropies[2]:.4f} = log {C} (uniform)"),
-    ("cross-entropy $H(p, q)$", "`celoss.cross_entropy`, probability targets",
-     "`F.cross_entropy`", f"{float(cross[0]):.4f}"),
-    ("KL divergence", "`celoss.kl_div` (model first)", "`F.kl_div`",
+    ("cross-entropy $H(p, q)$: probability targets", "`F.cross_entropy`",
+     f"{float(cross[0]):.4f}"),
+    ("KL divergence: `kl_div`, model first", "`F.kl_div`",
      f"{kl_pq:.4f}, reversed {kl_qp:.4f}"),
-    ("$H(p, q) = H(p) + D_{\\mathrm{KL}}$", "all three", "all three",
-     f"to {gap:.0e}"),
-    ("same gradient", "`cross_entropy_grad`", "autograd of both losses",
-     "$q - p$"),
-    ("distillation", "$T^2$ `kl_div` at $T$", "`F.kl_div`, autograd",
+    ("$H(p, q) = H(p) + D_{\\mathrm{KL}}$", "all three", f"to {gap:.0e}"),
+    ("same gradient, $q - p$", "autograd of both losses", "to float64"),
+    ("distillation, $T^2 D_{\\mathrm{KL}}$", "`F.kl_div`, autograd",
      f"{float(kd_np):.4f} at T = {TEMPERATURE:g}"),
 ]
 display(Markdown(
-    "| idea | celoss | checked against | on this page |\n|---|---|---|---|\n"
-    + "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in summary)
+    "| idea | checked against | on this page |\n|---|---|---|\n"
+    + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in summary)
 ))
 
 # %% [markdown]

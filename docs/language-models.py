@@ -307,17 +307,17 @@ print("losses at padding:", np.unique(pad_losses[~mask]))
 
 # %% tags=["remove-input"]
 NUMPY_SNIPPET = """\
-flat_logits = padded_logits.reshape(-1, V)  # (B*T, V)
-flat_targets = padded_targets.reshape(-1)  # (B*T,), -100 where padded
-loss_np = celoss.cross_entropy(flat_logits, flat_targets, ignore_index=-100)
-grad_np = celoss.cross_entropy_grad(flat_logits, flat_targets,
-                                    ignore_index=-100)
+x = padded_logits.reshape(-1, V)  # (B*T, V)
+y = padded_targets.reshape(-1)  # (B*T,): -100 at padding
+loss_np = celoss.cross_entropy(x, y, ignore_index=-100)
+grad_np = celoss.cross_entropy_grad(x, y, ignore_index=-100)
 print(f"{float(loss_np):.6f}")
 """
 TORCH_SNIPPET = """\
-x = torch.tensor(padded_logits, requires_grad=True)  # (B, T, V)
-y = torch.tensor(padded_targets)  # (B, T), -100 where padded
-loss_pt = F.cross_entropy(x.reshape(-1, V), y.reshape(-1), ignore_index=-100)
+x = torch.tensor(padded_logits, requires_grad=True)
+y = torch.tensor(padded_targets)  # (B, T): -100 at padding
+loss_pt = F.cross_entropy(x.reshape(-1, V), y.reshape(-1),
+                          ignore_index=-100)
 loss_pt.backward()  # x.grad: (B, T, V)
 print(f"{loss_pt.item():.6f}")
 """
@@ -865,7 +865,7 @@ ax.set_xlabel("step")
 ax.set_ylabel("loss (nats per character)")
 ax.set_ylim(bigram_floor - 0.3, math.log(V) + 0.2)
 ax.set_title("Training a character bigram table with celoss.cross_entropy_grad")
-ax.legend(frameon=False, fontsize=8, loc="upper right")
+ax.legend(frameon=False, fontsize=8, loc="center right")
 show_figure(
     fig, "training",
     alt=f"Loss curves over {STEPS} steps. The batch loss starts at ln V = "
