@@ -135,10 +135,10 @@ def measure_memory_in_this_process(path, num_rows, num_classes):
 
 def memory_in_fresh_process(path, num_rows, num_classes):
     """Run measure_memory_in_this_process in a new interpreter."""
-    code = ("import json, sys; sys.path.insert(0, {here!r}); import bench_fused; "
-            "print(json.dumps(bench_fused.measure_memory_in_this_process({path!r}, {n}, {v})))"
-            ).format(here=os.path.dirname(os.path.abspath(__file__)), path=path,
-                     n=num_rows, v=num_classes)
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import json, sys; sys.path.insert(0, {here!r}); import bench_fused; "
+            "print(json.dumps(bench_fused.measure_memory_in_this_process("
+            f"{path!r}, {num_rows}, {num_classes})))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -192,8 +192,9 @@ def check_every_option(num_rows, num_classes):
 
 
 def describe(options):
-    return (f"{options['reduction']:4s} weight={'yes' if options['weight'] is not None else 'no ':3s}"
-            f" eps={options['label_smoothing']:.1f} ignore={options['ignore_index']:4d}")
+    weighted = "yes" if options["weight"] is not None else "no"
+    return (f"{options['reduction']:4s} weight={weighted:3s} "
+            f"eps={options['label_smoothing']:.1f} ignore={options['ignore_index']:4d}")
 
 
 def report_headline(repeats):
