@@ -29,9 +29,11 @@ log = logging.getLogger("mkdocs.hooks.parity_gate")
 MATRIX = Path(__file__).with_name("parity_matrix.py")
 PAGE = "verification.md"
 TIMEOUT = 600  # seconds; the matrix takes about 15 s on 2 cores
-VALUE_STEPS = ("softmax", "log_softmax", "correct_class_probs", "nll_loss",
-               "soft_target_loss", "cross_entropy")
-GRADIENT_STEP = "cross_entropy_grad"
+
+
+# The steps compare_with_torch checks (chapter cases name their own).
+MATRIX_STEPS = ("softmax", "log_softmax", "correct_class_probs", "nll_loss",
+                "soft_target_loss", "cross_entropy", "cross_entropy_grad")
 
 
 class ParityGateError(PluginError):
@@ -90,18 +92,47 @@ def fmt(x: float) -> str:
     return "0" if x == 0 else f"{x:.2e}"
 
 
-def largest(case: dict, steps) -> float:
-    """The largest absolute difference over the named steps of a case."""
-    diffs = [s["max_abs_diff"] for s in case["steps"] if s["step"] in steps]
+def is_gradient(step: dict) -> bool:
+    """Gradient steps are named for it (``cross_entropy_grad``, ``W gradient``)."""
+    return "grad" in step["step"].lower()
+
+
+def largest(case: dict, gradient: bool) -> float:
+    """The largest absolute difference over a case's value (or gradient) steps."""
+    diffs = [s["max_abs_diff"] for s in case["steps"] if is_gradient(s) == gradient]
     return max(diffs, default=0.0)
 
 
-def render_page(document: dict, seconds: float) -> str:
+def tolerance(case: dict, key: str) -> str:
+    """A case's rtol or atol (its steps' values, if they differ)."""
+    values = dict.fromkeys(f"{s[key]:g}" for s in case["steps"])
+    return " / ".join(values) or "-"
+
+
+def chapter_order(config) -> list[str]:
+    """Notebook files in nav order, to list the chapters as the site does."""
+    order = []
+
+    def walk(items):
+        for item in items or []:
+            value = next(iter(item.values())) if isinstance(item, dict) else item
+            if isinstance(value, list):
+                walk(value)
+            else:
+                order.append(value)
+
+    walk(config.get("nav"))
+    return order
+
+
+def render_page(document: dict, seconds: float, page_order=()) -> str:
     """The Markdown of the Verification page."""
-    cases = document["cases"]
+    everything = document["cases"]
+    cases = [c for c in everything if c.get("group", "matrix") == "matrix"]
+    chapters = [c for c in everything if c.get("group") == "chapter"]
     tol = document["tolerances"]
     steps = []
-    for case in cases:
+    for case in everything:
         for s in case["steps"]:
             if s["step"] not in steps:
                 steps.append(s["step"])
@@ -113,8 +144,9 @@ def render_page(document: dict, seconds: float) -> str:
         "# Verification",
         "",
         "Every build of this site runs celoss and PyTorch on the "
-        f"**{len(cases)} cases** below and compares every step, the loss and its "
-        "gradient. One difference beyond the tolerance, on any case, stops the "
+        f"**{len(everything)} cases** below and compares every step, the loss and its "
+        "gradient: a matrix of every option and layout, then the computations "
+        "each chapter shows. One difference beyond the tolerance, on any case, stops the "
         "build: this page exists only because all of them agreed. It was generated "
         f"by that run (`hooks/parity_gate.py`, which took {seconds:.0f} s).",
         "",
@@ -130,9 +162,9 @@ def render_page(document: dict, seconds: float) -> str:
         "",
         "## What is compared",
         "",
-        "Each case runs `celoss.compare_with_torch`, which checks these steps "
-        "against the matching torch operation, in the logits' dtype: "
-        + ", ".join(f"`{s}`" for s in steps)
+        "Each matrix case runs `celoss.compare_with_torch`, which checks these "
+        "steps against the matching torch operation, in the logits' dtype: "
+        + ", ".join(f"`{s}`" for s in steps if s in MATRIX_STEPS)
         + ". The gradient is compared with torch autograd's.",
         "",
         "A value passes when $|\\text{celoss} - \\text{torch}| \\le "
@@ -153,11 +185,11 @@ def render_page(document: dict, seconds: float) -> str:
         "the forward steps, *gradient* the largest over the gradient entries.",
         "",
     ]
-    worst_value = max((largest(c, VALUE_STEPS) for c in cases), default=0.0)
-    worst_grad = max((largest(c, (GRADIENT_STEP,)) for c in cases), default=0.0)
+    worst_value = max((largest(c, False) for c in cases), default=0.0)
+    worst_grad = max((largest(c, True) for c in cases), default=0.0)
     out += [
-        f"All **{sum(c['passed'] for c in cases)} of {len(cases)}** cases agree. "
-        f"Largest value difference: {fmt(worst_value)}; largest gradient "
+        f"All **{sum(c['passed'] for c in cases)} of {len(cases)}** matrix cases "
+        f"agree. Largest value difference: {fmt(worst_value)}; largest gradient "
         f"difference: {fmt(worst_grad)}.",
         "",
     ]
@@ -185,12 +217,61 @@ def render_page(document: dict, seconds: float) -> str:
             rtol, atol = tol.get(c["dtype"], ("?", "?"))
             out.append(
                 f"| {c['number']} | {options} | {c['dtype']} | "
-                f"`{c['reduction']}` | {fmt(largest(c, VALUE_STEPS))} | "
-                f"{fmt(largest(c, (GRADIENT_STEP,)))} | {rtol:g} | {atol:g} | "
+                f"`{c['reduction']}` | {fmt(largest(c, False))} | "
+                f"{fmt(largest(c, True))} | {rtol:g} | {atol:g} | "
                 f"{'pass' if c['passed'] else 'FAIL'} |"
             )
         out += ["", "</div>", ""]
+    if chapters:
+        out += render_chapters(chapters, page_order)
     return "\n".join(out)
+
+
+def render_chapters(chapters: list[dict], page_order) -> list[str]:
+    """One section per chapter: the comparisons its page shows."""
+    order = {page: i for i, page in enumerate(page_order)}
+    names = sorted(dict.fromkeys((c["chapter"], c["page"]) for c in chapters),
+                   key=lambda cp: (order.get(cp[1], len(order)), cp[0]))
+    out = [
+        "## The chapters' comparisons",
+        "",
+        "Each chapter's own computations, run again here on the same inputs "
+        "(`hooks/cases/`): the steps are named as on the page, and the tolerance "
+        "is the one the chapter states.",
+        "",
+    ]
+    for chapter, page in names:
+        group = [c for c in chapters if (c["chapter"], c["page"]) == (chapter, page)]
+        title = f"[{chapter}]({page})" if page else chapter
+        out += [
+            f"### {chapter}",
+            "",
+            f"{len(group)} cases from {title}; "
+            f"{sum(c['passed'] for c in group)} agree.",
+            "",
+            '<div class="celoss-verification" markdown>',
+            "",
+            "| case | what | options | dtype | shape | value diff | gradient diff "
+            "| rtol | atol | result |",
+            "|---:|---|---|---|---|---:|---:|---:|---:|---|",
+        ]
+        for c in group:
+            has_grad = any(is_gradient(s) for s in c["steps"])
+            cells = [
+                str(c["number"]), cell(c["case"]), cell(c["options"]) or "-",
+                c["dtype"] or "-", c["shape"] or "-", fmt(largest(c, False)),
+                fmt(largest(c, True)) if has_grad else "-",
+                tolerance(c, "rtol"), tolerance(c, "atol"),
+                "pass" if c["passed"] else "FAIL",
+            ]
+            out.append("| " + " | ".join(cells) + " |")
+        out += ["", "</div>", ""]
+    return out
+
+
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def on_files(files, config):
@@ -204,5 +285,6 @@ def on_files(files, config):
              document["torch_version"], len(document["cases"]), seconds)
     if files.get_file_from_path(PAGE) is not None:
         raise ParityGateError(f"docs/{PAGE} must not exist: the build generates it")
-    files.append(File.generated(config, PAGE, content=render_page(document, seconds)))
+    page = render_page(document, seconds, chapter_order(config))
+    files.append(File.generated(config, PAGE, content=page))
     return files

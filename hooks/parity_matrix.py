@@ -5,6 +5,13 @@ at every build (so ``mkdocs serve`` always checks the library as it is on
 disk, never a copy imported by an earlier build), reads the JSON it writes,
 stops the build on any disagreement and renders the Verification page.
 
+Besides the matrix, each curriculum chapter contributes the comparisons its
+page shows: ``hooks/cases/<page_name>.py`` defines ``CHAPTER`` (the page
+title), ``PAGE`` (the notebook in docs/) and ``cases()``, which yields
+``(case_id, run)`` pairs where ``run()`` returns a ``celoss.ParityReport``.
+They are run after the matrix, with the same rules: a disagreement or a crash
+stops the build.
+
 Run it by hand to see the same report::
 
     .venv/bin/python hooks/parity_matrix.py report.json
@@ -21,6 +28,7 @@ with ``(SEED, case number)``, so any case can be rebuilt alone.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import sys
@@ -133,6 +141,84 @@ def where_it_failed(error: BaseException) -> str:
     return "the comparison itself"
 
 
+CASES_DIR = Path(__file__).with_name("cases")
+
+
+def chapter_modules():
+    """Import each hooks/cases/*.py by path; yields (file stem, module or exception)."""
+    for path in sorted(CASES_DIR.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        name = f"celoss_site_cases_{path.stem}"
+        try:
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            for attribute in ("CHAPTER", "PAGE", "cases"):
+                if not hasattr(module, attribute):
+                    raise AttributeError(f"hooks/cases/{path.name} defines no {attribute}")
+        except Exception as error:  # reported as a failing case, never skipped
+            yield path.stem, error
+        else:
+            yield path.stem, module
+
+
+def describe(options) -> str:
+    """A short text for a report's options dict."""
+    parts = []
+    for key, value in dict(options or {}).items():
+        text = value if isinstance(value, str) else repr(value)
+        parts.append(f"{key}={text if len(text) <= 40 else text[:37] + '...'}")
+    return ", ".join(parts)
+
+
+def step_rows(report) -> list[dict]:
+    """The JSON form of a report's StepChecks."""
+    return [
+        {"step": c.step, "max_abs_diff": float(c.max_abs_diff),
+         "max_rel_diff": float(c.max_rel_diff), "rtol": float(c.rtol),
+         "atol": float(c.atol), "passed": bool(c.passed)}
+        for c in report.steps
+    ]
+
+
+def run_chapters(first_number: int) -> list[dict]:
+    """Every chapter's cases, numbered from ``first_number``."""
+    rows = []
+    number = first_number
+    for stem, module in chapter_modules():
+        chapter = getattr(module, "CHAPTER", stem)
+        page = getattr(module, "PAGE", None)
+        if isinstance(module, Exception):
+            items = [("importing the module", module)]
+        else:
+            try:
+                items = list(module.cases())
+            except Exception as error:
+                items = [("cases()", error)]
+        for case_id, run_case in items:
+            row = {"number": number, "group": "chapter", "chapter": chapter,
+                   "page": page, "id": f"#{number} {chapter}: {case_id}",
+                   "case": case_id, "shape": None, "dtype": "", "options": "",
+                   "steps": [], "error": None, "passed": False}
+            number += 1
+            rows.append(row)
+            try:
+                if isinstance(run_case, Exception):
+                    raise run_case
+                report = run_case()
+                row["shape"] = str(tuple(report.logits_shape)).replace("'", "")
+                row["dtype"] = str(report.dtype)
+                row["options"] = describe(report.options)
+                row["steps"] = step_rows(report)
+            except Exception as error:
+                row["error"] = f"{where_it_failed(error)}: {type(error).__name__}: {error}"
+                continue
+            row["passed"] = all(s["passed"] for s in row["steps"]) and bool(row["steps"])
+    return rows
+
+
 def run(out: Path) -> int:
     """Compare every case with torch; write the results as JSON to ``out``."""
     import torch
@@ -142,7 +228,8 @@ def run(out: Path) -> int:
     results = []
     for case in cases():
         row = {
-            "number": case.number, "id": case.id, "shape_name": case.shape_name,
+            "number": case.number, "group": "matrix", "id": case.id,
+            "shape_name": case.shape_name,
             "shape": list(case.logits.shape), "dtype": case.dtype,
             "reduction": case.reduction, "target_kind": case.target_kind,
             "options": list(case.option_names), "scale": case.scale,
@@ -157,14 +244,10 @@ def run(out: Path) -> int:
             row["error"] = f"{where_it_failed(error)}: {type(error).__name__}: {error}"
             row["passed"] = False
         else:
-            row["steps"] = [
-                {"step": c.step, "max_abs_diff": c.max_abs_diff,
-                 "max_rel_diff": c.max_rel_diff, "rtol": c.rtol, "atol": c.atol,
-                 "passed": bool(c.passed)}
-                for c in report.steps
-            ]
+            row["steps"] = step_rows(report)
             row["passed"] = bool(report.passed) and bool(report.steps)
         results.append(row)
+    results += run_chapters(len(results) + 1)
     document = {
         "seed": SEED,
         "torch_version": torch.__version__,

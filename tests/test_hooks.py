@@ -220,3 +220,68 @@ def test_cache_key_changes_with_numpy_or_torch_version(cache, tmp_path, monkeypa
         monkeypatch.setattr(cache.importlib.metadata, "version",
                             lambda n, name=name: "0.0.bumped" if n == name else real(n))
         assert cache.cache_key(package) != before, name
+
+
+# ------------------------------------------------- chapters' cases (hooks/cases)
+
+
+def test_every_chapter_case_module_names_a_page_in_the_nav(matrix):
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    nav = str(config["nav"])
+    modules = list(matrix.chapter_modules())
+    assert modules
+    for stem, module in modules:
+        assert not isinstance(module, Exception), (stem, module)
+        assert (ROOT / "docs" / module.PAGE).is_file(), module.PAGE
+        assert module.PAGE in nav, module.PAGE
+
+
+FAKE_CHAPTER = '''
+from celoss.parity import ParityReport, StepCheck
+
+CHAPTER = "A fake chapter"
+PAGE = "fake.py"
+
+
+def good():
+    return ParityReport({}, "float64", (2, 3), [StepCheck("softmax", 0.0, 0.0, 1e-10, 1e-12, True)],
+                        "torch", "numpy")
+
+
+def bad():
+    return ParityReport({"w": 1}, "float64", ("N", "C"),
+                        [StepCheck("W gradient", 1e-3, 1e-2, 1e-10, 1e-12, False)], "torch", "numpy")
+
+
+def crash():
+    import celoss
+    return celoss.softmax(None, axis=7)
+
+
+def cases():
+    yield "agrees", good
+    yield "disagrees", bad
+    yield "crashes", crash
+'''
+
+
+def test_chapter_cases_that_disagree_or_crash_fail_the_gate(matrix, gate, tmp_path,
+                                                             monkeypatch):
+    (tmp_path / "fake_chapter.py").write_text(FAKE_CHAPTER)
+    (tmp_path / "broken_chapter.py").write_text("CHAPTER = 'Broken'\nraise ImportError('nope')\n")
+    monkeypatch.setattr(matrix, "CASES_DIR", tmp_path)
+    rows = matrix.run_chapters(first_number=10)
+    by_case = {row["case"]: row for row in rows}
+    assert [row["number"] for row in rows] == list(range(10, 10 + len(rows)))
+    assert by_case["agrees"]["passed"]
+    assert not by_case["disagrees"]["passed"]
+    assert by_case["disagrees"]["shape"] == "(N, C)"
+    assert not by_case["crashes"]["passed"]
+    assert "celoss.probabilities.softmax" in by_case["crashes"]["error"]
+    assert not by_case["importing the module"]["passed"]
+    message = gate.failure_message({"cases": rows})
+    assert "A fake chapter: disagrees" in message and "step 'W gradient'" in message
+    assert "A fake chapter: crashes" in message
+    assert "ImportError: nope" in message
