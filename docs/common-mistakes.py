@@ -199,8 +199,9 @@ display(Markdown(
 # ## 2. log(softmax(x)) instead of log_softmax
 #
 # `F.nll_loss` expects log-probabilities, and `torch.log(torch.softmax(x))`
-# looks like one. But once a probability rounds to 0 (below about
-# $e^{-103}$ in float32), its log is $-\infty$: the loss is `inf` and, worse,
+# looks like one. But once a probability rounds to 0 (below half of
+# float32's smallest subnormal number), its log is $-\infty$: the loss is
+# `inf` and, worse,
 # the gradient is `nan` (the backward pass of $\log$ divides by that 0), which
 # spreads to every weight after one optimiser step. `log_softmax` computes
 # the same value without forming the probability:
@@ -479,8 +480,8 @@ display(Markdown(
 # - float class indices (labels read from a CSV) raise;
 # - `int32` indices (NumPy 1.x's default integer on Windows) raise in
 #   PyTorch, while celoss accepts any integer;
-# - `uint8` labels wrap $-100$ around, with fewer than 157 classes that
-#   raises, with more it silently becomes a real class:
+# - `uint8` labels wrap $-100$ around to the index below; with fewer
+#   classes than that it raises, with more it silently becomes a real class:
 #
 # $$-100 \bmod 256 = 156$$
 #
@@ -505,7 +506,7 @@ for library in outcomes:
 
 # %% [markdown]
 # The `uint8` trap, with 200 classes: the padding label $-100$ stored as
-# `uint8` is class 156, and both libraries count it.
+# `uint8` is a real class, and both libraries count it.
 
 # %%
 labels = np.array([3, 7, -100])  # int64: the last one is padding
@@ -521,7 +522,7 @@ print(f"uint8 labels: {padded_loss:.6f} (torch {torch_padded:.6f}); "
 # %% [markdown]
 # Check: where both libraries accept a pair, their values and gradients
 # agree (above); errors fall where PyTorch's rules put them; and the `uint8`
-# padding is counted as class 156 by both.
+# padding is counted as a class by both.
 
 # %%
 np.testing.assert_allclose(padded_loss, torch_padded, rtol=RTOL64, atol=ATOL64)

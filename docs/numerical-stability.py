@@ -153,9 +153,9 @@ show_source(celoss.softmax)
 
 # %% [markdown]
 # A **naive softmax**, shown only to be broken: it exponentiates the raw
-# logits. On a float32 row just above the threshold, and on a float16 row
-# above 11.1, it returns `nan` (`inf / inf`); celoss's softmax returns the
-# probabilities of the same row shifted down to $[2, 1, 0]$.
+# logits. On a float32 row and a float16 row just above their thresholds it
+# returns `nan` (`inf / inf`); celoss's softmax returns the probabilities of
+# the same rows shifted down to $[2, 1, 0]$.
 
 # %%
 def naive_softmax(logits):
