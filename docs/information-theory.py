@@ -498,11 +498,13 @@ TEMPERATURE = 4.0
 # %% tags=["remove-input"]
 NUMPY_SNIPPET = """\
 T = TEMPERATURE
-p = celoss.softmax(teacher_logits / T, axis=1)  # (N, C)
-log_q = celoss.log_softmax(student_logits / T, axis=1)
-kd_np = T**2 * celoss.kl_div(log_q, p, reduction="batchmean")
-# d/dz_s = T**2 * (1/T) * (q - p) / N
-kd_grad_np = T * celoss.cross_entropy_grad(student_logits / T, p)
+s, t = student_logits, teacher_logits  # (N, C) each
+p = celoss.softmax(t / T, axis=1)  # (N, C)
+log_q = celoss.log_softmax(s / T, axis=1)  # (N, C)
+kd_np = T**2 * celoss.kl_div(log_q, p,
+                             reduction="batchmean")
+# d/ds = T**2 * (1/T) * (q - p) / N
+kd_grad_np = T * celoss.cross_entropy_grad(s / T, p)
 print(f"{float(kd_np):.6f}")
 """
 TORCH_SNIPPET = """\
@@ -546,10 +548,11 @@ difference = student_logits - teacher_logits  # (N, C)
 centred = difference - difference.mean(axis=1, keepdims=True)  # (N, C)
 limit_norm = np.linalg.norm(centred / (NUM_CLASSES * len(difference)))
 print(f"T = {TEMPERATURE}: KD loss {float(kd_np):.6f}")
-print(f"gradient norm, T^2-scaled: {scaled_norms[0]:.4f} (T = 1) ... "
-      f"{scaled_norms[-1]:.4f} (T = {sweep[-1]:.0f}), limit {limit_norm:.4f}")
-print(f"gradient norm, unscaled:   {unscaled_norms[0]:.4f} (T = 1) ... "
+print(f"|grad|, T^2 KL: {scaled_norms[0]:.4f} (T = 1) ... "
+      f"{scaled_norms[-1]:.4f} (T = {sweep[-1]:.0f})")
+print(f"|grad|, KL:     {unscaled_norms[0]:.4f} (T = 1) ... "
       f"{unscaled_norms[-1]:.2e} (T = {sweep[-1]:.0f})")
+print(f"large-T limit:  {limit_norm:.4f}")
 
 # %% tags=["remove-input"]
 shown_temperatures = [1.0, 2.0, TEMPERATURE, 16.0]

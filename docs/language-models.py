@@ -308,16 +308,17 @@ print("losses at padding:", np.unique(pad_losses[~mask]))
 # %% tags=["remove-input"]
 NUMPY_SNIPPET = """\
 x = padded_logits.reshape(-1, V)  # (B*T, V)
-y = padded_targets.reshape(-1)  # (B*T,): -100 at padding
+y = padded_targets.reshape(-1)  # (B*T,): -100 = pad
 loss_np = celoss.cross_entropy(x, y, ignore_index=-100)
-grad_np = celoss.cross_entropy_grad(x, y, ignore_index=-100)
+grad_np = celoss.cross_entropy_grad(x, y,
+                                    ignore_index=-100)
 print(f"{float(loss_np):.6f}")
 """
 TORCH_SNIPPET = """\
 x = torch.tensor(padded_logits, requires_grad=True)
-y = torch.tensor(padded_targets)  # (B, T): -100 at padding
-loss_pt = F.cross_entropy(x.reshape(-1, V), y.reshape(-1),
-                          ignore_index=-100)
+y = torch.tensor(padded_targets)  # (B, T): -100 = pad
+loss_pt = F.cross_entropy(x.reshape(-1, V),
+                          y.reshape(-1), ignore_index=-100)
 loss_pt.backward()  # x.grad: (B, T, V)
 print(f"{loss_pt.item():.6f}")
 """
