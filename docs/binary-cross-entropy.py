@@ -387,8 +387,7 @@ element = {
 positive_share = {weighting: (losses * labels).sum(axis=0) / losses.sum(axis=0)
                   for weighting, losses in element.items()}  # each (C,)
 for weighting, share in positive_share.items():
-    print(f"share of the loss from positives, {weighting:>7} pos_weight:",
-          share)
+    print(f"positives' share, {weighting:>7} pos_weight:", share.round(3))
 
 # %% tags=["remove-input"]
 fig, ax = plt.subplots(figsize=(7.0, 2.8))
