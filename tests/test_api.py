@@ -12,7 +12,7 @@ SOURCE = pathlib.Path(celoss.__file__).parent
 
 def test_all_is_pinned():
     assert celoss.__all__ == [
-        "softmax", "log_softmax", "correct_class_probs", "correct_class_log_probs",
+        "softmax", "log_softmax", "logsumexp", "correct_class_probs", "correct_class_log_probs",
         "target_weights", "nll_loss", "soft_target_loss", "reduce_loss",
         "smoothed_targets", "cross_entropy_grad", "cross_entropy", "sigmoid", "log_sigmoid",
         "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_grad",

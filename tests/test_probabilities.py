@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from celoss import log_softmax, softmax
+from celoss import log_softmax, logsumexp, softmax
 
 
 def random_logits(seed, shape, scale=3.0, dtype=np.float64):
@@ -89,3 +89,23 @@ def test_inputs_are_not_modified():
     softmax(logits)
     log_softmax(logits)
     np.testing.assert_array_equal(logits, copy)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_logsumexp_matches_torch_and_is_finite_for_huge_logits(dtype):
+    logits = np.array([[1e4, 1e4, 0.0], [-1e4, 0.0, 3.0], [1.0, 2.0, 3.0]], dtype=dtype)
+    ours = logsumexp(logits, axis=1)
+    assert ours.dtype == dtype and np.all(np.isfinite(ours))
+    np.testing.assert_allclose(ours, torch.logsumexp(torch.tensor(logits), 1).numpy(),
+                               rtol=1e-6)
+    # x - logsumexp(x) is log_softmax, but at |x| = 1e4 it rounds in float32 (the
+    # reason log_softmax subtracts the maximum before it adds the log of the sum).
+    moderate = logits[2:]
+    np.testing.assert_allclose(log_softmax(moderate, axis=1),
+                               moderate - logsumexp(moderate, axis=1)[:, None], rtol=1e-6)
+
+
+def test_logsumexp_formula_transcribed_literally():
+    logits = random_logits(5, (3, 4))
+    expected = [math.log(sum(math.exp(logits[n, c]) for c in range(4))) for n in range(3)]
+    np.testing.assert_allclose(logsumexp(logits, axis=1), expected, rtol=1e-14)

@@ -27,7 +27,7 @@ from .parity import (
     compare_binary_with_torch,
     compare_with_torch,
 )
-from .probabilities import log_softmax, softmax
+from .probabilities import log_softmax, logsumexp, softmax
 from .reduction import reduce_loss
 
 __version__ = "0.1.0"
@@ -35,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "softmax",
     "log_softmax",
+    "logsumexp",
     "correct_class_probs",
     "correct_class_log_probs",
     "target_weights",

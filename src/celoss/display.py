@@ -8,6 +8,7 @@ these helpers in any Jupyter that has matplotlib.
 
 import ast
 import base64
+import contextlib
 import html
 import importlib
 import inspect
@@ -110,6 +111,98 @@ class FigureCounter:
         self.count += 1
         display = importlib.import_module("IPython.display")
         display.display(display.HTML(figure_html(fig, fig_id, alt, caption, self.count)))
+
+
+def tabs_html(blocks, set_number):
+    """Material's content-tabs markup for ``(label, inner_html)`` pairs.
+
+    The same structure ``pymdownx.tabbed`` (alternate style) writes for
+    ``=== "Label"`` blocks in Markdown, so the theme's CSS and JavaScript
+    apply; ``set_number`` keeps the radio ids unique on a page.
+
+    Examples
+    --------
+    ```python
+    from celoss.display import tabs_html
+
+    markup = tabs_html([("NumPy", "<p>a</p>"), ("PyTorch", "<p>b</p>")], 1)
+    print(markup.count('type="radio"'), 'data-tabs="1:2"' in markup)
+    #> 2 True
+    ```
+    """
+    k, n = set_number, len(blocks)
+    radios = "".join(
+        f'<input {"checked " if i == 1 else ""}id="__tabbed_{k}_{i}" '
+        f'name="__tabbed_{k}" type="radio">' for i in range(1, n + 1))
+    labels = "".join(f'<label for="__tabbed_{k}_{i}">{html.escape(label)}</label>'
+                     for i, (label, _) in enumerate(blocks, 1))
+    contents = "".join(f'<div class="tabbed-block">{inner}</div>' for _, inner in blocks)
+    return (f'<div class="tabbed-set tabbed-alternate" data-tabs="{k}:{n}">{radios}'
+            f'<div class="tabbed-labels">{labels}</div>'
+            f'<div class="tabbed-content">{contents}</div></div>')
+
+
+def run_snippet(code, namespace):
+    """Run ``code`` in ``namespace``; return it with what it printed as ``#>`` lines.
+
+    Examples
+    --------
+    ```python
+    from celoss.display import run_snippet
+
+    shown, printed = run_snippet("print(1 + 1)", {})
+    print(shown.splitlines())
+    #> ['print(1 + 1)', '#> 2']
+    ```
+    """
+    code = code.strip()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "<snippet>", "exec"), namespace)
+    shown = code + "".join(f"\n#> {line}" for line in printed.getvalue().splitlines())
+    return shown, printed.getvalue()
+
+
+class CodeTabs:
+    """Runs snippets (NumPy, PyTorch, ...) and shows them side by side as content tabs.
+
+    Each snippet runs while the page builds, in the namespace given, and is
+    shown with what it printed as ``#>`` lines: the tabs can only show code
+    that ran. ``outputs`` keeps every snippet's printed text, for tests.
+
+    Examples
+    --------
+    ```python
+    from celoss.display import CodeTabs
+
+    code_tabs = CodeTabs(show=False)
+    code_tabs([("NumPy", "print(2 * 3)"), ("Python", "print(6)")], {})
+    print(code_tabs.outputs[0][0].strip(), code_tabs.count)
+    #> 6 1
+    ```
+    """
+
+    def __init__(self, show=True):
+        self.count = 0
+        self.show = show
+        self.outputs = []
+
+    def __call__(self, snippets, namespace):
+        """Run ``(label, code)`` pairs in ``namespace`` and display them as tabs."""
+        highlight = importlib.import_module("pygments").highlight
+        formatter = importlib.import_module("pygments.formatters").HtmlFormatter(wrapcode=True)
+        lexer = importlib.import_module("pygments.lexers").PythonLexer()
+        self.count += 1
+        blocks, printed = [], []
+        for label, code in snippets:
+            shown, output = run_snippet(code, namespace)
+            printed.append(output)
+            blocks.append((label, highlight(shown, lexer, formatter)))
+        self.outputs.append(tuple(printed))
+        if self.show:
+            display = importlib.import_module("IPython.display")
+            display.display(display.HTML(tabs_html(blocks, self.count)))
+        return tuple(printed)
 
 
 def source_without_docstring(func):

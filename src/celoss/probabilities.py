@@ -61,6 +61,49 @@ def softmax(logits, axis=-1):
         return exps / np.sum(exps, axis=axis, keepdims=True)  # (N, C)
 
 
+def logsumexp(logits, axis=-1):
+    r"""$\log \sum_c e^{x_{n,c}}$, the log of softmax's normaliser, without overflow.
+
+    Factoring out the largest logit leaves a sum whose largest term is 1:
+    the naive sum of exponentials overflows at $x \approx 88.7$ in float32,
+    this form never does.
+
+    Parameters
+    ----------
+    logits : array_like of shape (N, C)
+        Unnormalised scores $x_{n,c}$; the classes lie along ``axis``.
+    axis : int, default -1
+        The class axis.
+
+    Returns
+    -------
+    lse : ndarray of shape (N,)
+        $\log \sum_c e^{x_{n,c}} \ge \max_c x_{n,c}$; ``log_softmax`` is
+        ``logits - lse`` along ``axis``.
+
+    Notes
+    -----
+    $$\operatorname{LSE}(x_n) = m_n + \log \sum_{k=1}^{C} e^{x_{n,k} - m_n},
+    \qquad m_n = \max_k x_{n,k}$$
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from celoss import logsumexp
+
+    lse = logsumexp(np.array([[1000.0, 1000.0], [0.0, 0.0]]))
+    print([f"{value:.6f}" for value in lse])
+    #> ['1000.693147', '0.693147']
+    ```
+    """
+    logits = np.asarray(logits)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows, as in torch
+        row_max = np.max(logits, axis=axis, keepdims=True)  # (N, 1)
+        sums = np.sum(np.exp(logits - row_max), axis=axis, keepdims=True)  # (N, 1)
+        return np.squeeze(row_max + np.log(sums), axis=axis)  # (N,)
+
+
 def log_softmax(logits, axis=-1):
     r"""Log-probabilities from logits, computed without ever taking log(0).
 
