@@ -115,14 +115,15 @@ def test_fused_matches_torch_value_and_gradient(problem):
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1], ids=["eps0", "eps0.1"])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_fused_matches_torch_at_language_model_shape_in_float32(reduction, label_smoothing,
-                                                                weighted):
-    # A vocabulary wider than one block (so rows are tiled) and many blocks.
+                                                                weighted, monkeypatch):
+    # GPT-2's vocabulary; 64 KiB blocks cut each row into four tiles.
+    monkeypatch.setattr(fused, "BLOCK_BYTES", 64 * 1024)
     rng = np.random.default_rng(5)
-    logits = rng.normal(size=(300, 50_000)).astype(np.float32) * 3
-    targets = rng.integers(0, 50_000, size=300)
+    logits = rng.normal(size=(64, 50_257)).astype(np.float32) * 3
+    targets = rng.integers(0, 50_257, size=64)
     targets[::7] = -100
     options = {"reduction": reduction, "label_smoothing": label_smoothing,
-               "weight": rng.uniform(0.5, 2, 50_000).astype(np.float32) if weighted else None}
+               "weight": rng.uniform(0.5, 2, 50_257).astype(np.float32) if weighted else None}
     loss, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
     torch_loss, _ = torch_loss_and_grad(logits, targets, **options)
     assert_close(loss, torch_loss, np.float32)
