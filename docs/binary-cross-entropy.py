@@ -26,23 +26,20 @@
 # listed on the [Verification](verification.md) page.
 
 # %%
-import html
 import math
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pygments
-import pygments.formatters
-import pygments.lexers
 import torch
 import torch.nn.functional as F
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 
 import celoss
 from celoss.display import (
     ACCENT,
     CORRECT,
     OTHER,
+    CodeTabs,
     FigureCounter,
     show_source,
     use_figure_style,
@@ -53,33 +50,11 @@ rng = np.random.default_rng(seed=0)  # this page's only random numbers
 np.set_printoptions(precision=4, suppress=True, linewidth=72)
 use_figure_style()
 show_figure = FigureCounter()
+code_tabs = CodeTabs()  # runs NumPy and PyTorch snippets, shows them as tabs
 
 RTOL64, ATOL64 = celoss.TOLERANCES["float64"]  # celoss vs torch, float64
 RTOL32, ATOL32 = celoss.TOLERANCES["float32"]
 
-
-# %% tags=["remove-input"]
-def code_tabs(snippets):
-    """Show ``(label, code)`` pairs as Material content tabs (NumPy | PyTorch)."""
-    code_tabs.count += 1
-    k, n = code_tabs.count, len(snippets)
-    formatter = pygments.formatters.HtmlFormatter(wrapcode=True)
-    lexer = pygments.lexers.PythonLexer()
-    radios = "".join(
-        f'<input {"checked " if i == 1 else ""}id="__tabbed_{k}_{i}" '
-        f'name="__tabbed_{k}" type="radio">' for i in range(1, n + 1))
-    labels = "".join(f'<label for="__tabbed_{k}_{i}">{html.escape(label)}</label>'
-                     for i, (label, _) in enumerate(snippets, 1))
-    blocks = "".join(
-        f'<div class="tabbed-block">{pygments.highlight(code, lexer, formatter)}</div>'
-        for _, code in snippets)
-    display(HTML(
-        f'<div class="tabbed-set tabbed-alternate" data-tabs="{k}:{n}">{radios}'
-        f'<div class="tabbed-labels">{labels}</div>'
-        f'<div class="tabbed-content">{blocks}</div></div>'))
-
-
-code_tabs.count = 0
 
 # %% [markdown]
 # ## 1. The sigmoid
@@ -369,14 +344,10 @@ loss_pt = F.binary_cross_entropy_with_logits(
 loss_pt.backward()  # x.grad: (N, C)
 print(f"{loss_pt.item():.6f}")
 """
-code_tabs([("NumPy", NUMPY_SNIPPET), ("PyTorch", TORCH_SNIPPET)])
-
-# %%
-numpy_run, torch_run = dict(globals()), dict(globals())
-exec(NUMPY_SNIPPET, numpy_run)  # the two snippets shown above, as displayed
-exec(TORCH_SNIPPET, torch_run)
-loss_np, grad_np = numpy_run["loss_np"], numpy_run["grad_np"]
-loss_pt, x = torch_run["loss_pt"], torch_run["x"]
+snippets = dict(globals())  # both run here, in a namespace of their own
+code_tabs([("NumPy", NUMPY_SNIPPET), ("PyTorch", TORCH_SNIPPET)], snippets)
+loss_np, grad_np = snippets["loss_np"], snippets["grad_np"]
+loss_pt, x = snippets["loss_pt"], snippets["x"]
 
 # How much of each label's loss comes from its positives, without and with.
 element = {

@@ -27,24 +27,21 @@
 # are listed on the [Verification](verification.md) page.
 
 # %%
-import html
 import math
 import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pygments
-import pygments.formatters
-import pygments.lexers
 import torch
 import torch.nn.functional as F
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 
 import celoss
 from celoss.display import (
     ACCENT,
     CORRECT,
     OTHER,
+    CodeTabs,
     FigureCounter,
     show_source,
     use_figure_style,
@@ -56,33 +53,11 @@ rng = np.random.default_rng(seed=0)  # this page's only random numbers
 np.set_printoptions(precision=4, suppress=True, linewidth=72)
 use_figure_style()
 show_figure = FigureCounter()
+code_tabs = CodeTabs()  # runs NumPy and PyTorch snippets, shows them as tabs
 
 RTOL64, ATOL64 = celoss.TOLERANCES["float64"]  # celoss vs torch, float64
 LN2 = math.log(2)  # nats per bit
 
-
-# %% tags=["remove-input"]
-def code_tabs(snippets):
-    """Show ``(label, code)`` pairs as Material content tabs (NumPy | PyTorch)."""
-    code_tabs.count += 1
-    k, n = code_tabs.count, len(snippets)
-    formatter = pygments.formatters.HtmlFormatter(wrapcode=True)
-    lexer = pygments.lexers.PythonLexer()
-    radios = "".join(
-        f'<input {"checked " if i == 1 else ""}id="__tabbed_{k}_{i}" '
-        f'name="__tabbed_{k}" type="radio">' for i in range(1, n + 1))
-    labels = "".join(f'<label for="__tabbed_{k}_{i}">{html.escape(label)}</label>'
-                     for i, (label, _) in enumerate(snippets, 1))
-    blocks = "".join(
-        f'<div class="tabbed-block">{pygments.highlight(code, lexer, formatter)}</div>'
-        for _, code in snippets)
-    display(HTML(
-        f'<div class="tabbed-set tabbed-alternate" data-tabs="{k}:{n}">{radios}'
-        f'<div class="tabbed-labels">{labels}</div>'
-        f'<div class="tabbed-content">{blocks}</div></div>'))
-
-
-code_tabs.count = 0
 
 # %% [markdown]
 # ## 1. Entropy
@@ -517,16 +492,12 @@ kd_pt = T**2 * F.kl_div(F.log_softmax(s / T, dim=1),
 kd_pt.backward()  # s.grad: (N, C)
 print(f"{kd_pt.item():.6f}")
 """
-code_tabs([("NumPy", NUMPY_SNIPPET), ("PyTorch", TORCH_SNIPPET)])
+snippets = dict(globals())  # both run here, in a namespace of their own
+code_tabs([("NumPy", NUMPY_SNIPPET), ("PyTorch", TORCH_SNIPPET)], snippets)
+kd_np, kd_grad_np = snippets["kd_np"], snippets["kd_grad_np"]
+kd_pt, s = snippets["kd_pt"], snippets["s"]
 
 # %%
-numpy_run, torch_run = dict(globals()), dict(globals())
-exec(NUMPY_SNIPPET, numpy_run)  # the two snippets shown above, as displayed
-exec(TORCH_SNIPPET, torch_run)
-kd_np, kd_grad_np = numpy_run["kd_np"], numpy_run["kd_grad_np"]
-kd_pt, s = torch_run["kd_pt"], torch_run["s"]
-
-
 def distillation(temperature, scaled=True):
     """The KD loss and its gradient wrt the student's logits, at T."""
     teacher = celoss.softmax(teacher_logits / temperature, axis=1)  # (N, C)

@@ -27,24 +27,21 @@
 # the same checks are listed on the [Verification](verification.md) page.
 
 # %%
-import html
 import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pygments
-import pygments.formatters
-import pygments.lexers
 import torch
 import torch.nn.functional as F
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 
 import celoss
 from celoss.display import (
     ACCENT,
     CORRECT,
     OTHER,
+    CodeTabs,
     FigureCounter,
     use_figure_style,
     values,
@@ -54,6 +51,7 @@ rng = np.random.default_rng(seed=0)  # this page's only random numbers
 np.set_printoptions(precision=3, suppress=True, linewidth=72)
 use_figure_style()
 show_figure = FigureCounter()
+code_tabs = CodeTabs()  # runs NumPy and PyTorch snippets, shows them as tabs
 
 RTOL64, ATOL64 = celoss.TOLERANCES["float64"]  # celoss vs torch, float64
 
@@ -65,29 +63,6 @@ TEXT_PATH = next(path for path in [Path("data/coriolanus.txt"),
 
 
 # %% tags=["remove-input"]
-def code_tabs(snippets):
-    """Show ``(label, code)`` pairs as Material content tabs (NumPy | PyTorch)."""
-    code_tabs.count += 1
-    k, n = code_tabs.count, len(snippets)
-    formatter = pygments.formatters.HtmlFormatter(wrapcode=True)
-    lexer = pygments.lexers.PythonLexer()
-    radios = "".join(
-        f'<input {"checked " if i == 1 else ""}id="__tabbed_{k}_{i}" '
-        f'name="__tabbed_{k}" type="radio">' for i in range(1, n + 1))
-    labels = "".join(f'<label for="__tabbed_{k}_{i}">{html.escape(label)}</label>'
-                     for i, (label, _) in enumerate(snippets, 1))
-    blocks = "".join(
-        f'<div class="tabbed-block">{pygments.highlight(code, lexer, formatter)}</div>'
-        for _, code in snippets)
-    display(HTML(
-        f'<div class="tabbed-set tabbed-alternate" data-tabs="{k}:{n}">{radios}'
-        f'<div class="tabbed-labels">{labels}</div>'
-        f'<div class="tabbed-content">{blocks}</div></div>'))
-
-
-code_tabs.count = 0
-
-
 def char_label(ch):
     """A character as a figure shows it: newline and space made visible."""
     return {"\n": "\u21b5", " ": "\u2423"}.get(ch, ch)
@@ -322,14 +297,10 @@ loss_pt = F.cross_entropy(x.reshape(-1, V),
 loss_pt.backward()  # x.grad: (B, T, V)
 print(f"{loss_pt.item():.6f}")
 """
-code_tabs([("NumPy", NUMPY_SNIPPET), ("PyTorch", TORCH_SNIPPET)])
-
-# %%
-numpy_run, torch_run = dict(globals()), dict(globals())
-exec(NUMPY_SNIPPET, numpy_run)  # the two snippets shown above, as displayed
-exec(TORCH_SNIPPET, torch_run)
-loss_np, grad_np = numpy_run["loss_np"], numpy_run["grad_np"]
-loss_pt, x = torch_run["loss_pt"], torch_run["x"]
+snippets = dict(globals())  # both run here, in a namespace of their own
+code_tabs([("NumPy", NUMPY_SNIPPET), ("PyTorch", TORCH_SNIPPET)], snippets)
+loss_np, grad_np = snippets["loss_np"], snippets["grad_np"]
+loss_pt, x = snippets["loss_pt"], snippets["x"]
 
 # %% [markdown]
 # If the padded targets were left as a real token (token 0) instead of
