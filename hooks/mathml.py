@@ -113,5 +113,6 @@ def render_math(html: str, where: str, notebook: bool) -> str:
 # Last of the page-content hooks: after mkdocs-jupyter and notebook_pages.py.
 @event_priority(-100)
 def on_page_content(html, page, config, files):
+    """Render the page's TeX as MathML (``$`` delimiters on notebook pages only)."""
     notebook = page.file.src_uri.endswith((".py", ".ipynb"))
     return render_math(html, page.file.src_uri, notebook)

@@ -76,6 +76,7 @@ def cache_key(package_dir: Path | None = None) -> str:
 
 
 def on_config(config):
+    """Point mkdocs-jupyter's cache_dir at the folder of the current key."""
     plugin = config.plugins.get("mkdocs-jupyter")
     if plugin is None or not plugin.config["cache"]:
         return config

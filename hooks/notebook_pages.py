@@ -150,6 +150,7 @@ def rewrite_page_links(html: str, page, files) -> str:
 
 
 def on_pre_build(config):
+    """Forget the files of the previous build (``mkdocs serve`` rebuilds)."""
     _css.clear()
     _ipynb.clear()
     _images.clear()
@@ -158,6 +159,7 @@ def on_pre_build(config):
 # Run after mkdocs-jupyter has rendered the notebook, before hooks/mathml.py.
 @event_priority(-50)
 def on_page_content(html, page, config, files):
+    """Fix a notebook page's HTML: scripts, CSS, figures, links, download."""
     if not is_notebook(page):
         return html
     html = strip_cdn_scripts(html)
@@ -178,6 +180,7 @@ def on_page_content(html, page, config, files):
 
 
 def on_post_build(config):
+    """Write the shared CSS, the figures and the notebooks into the site."""
     site = Path(config.site_dir)
     for rel, content in {**_css, **_ipynb, **_images}.items():
         target = site / rel

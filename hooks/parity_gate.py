@@ -181,8 +181,9 @@ def render_page(document: dict, seconds: float, page_order=()) -> str:
         "`ignore_index`, `label_smoothing`, probability targets), each reduction, "
         "float32 and float64, unbatched $(C,)$, batched $(N, C)$ and K-dimensional "
         "$(N, C, d_1, d_2)$ logits; and logits scaled to about 1000, where a "
-        "softmax without its stabilising shift overflows. *Value* is the largest absolute difference over "
-        "the forward steps, *gradient* the largest over the gradient entries.",
+        "softmax without its stabilising shift overflows. *Value* is the largest "
+        "absolute difference over the forward steps, *gradient* the largest over "
+        "the gradient entries.",
         "",
     ]
     worst_value = max((largest(c, False) for c in cases), default=0.0)
@@ -275,6 +276,7 @@ def cell(text: str) -> str:
 
 
 def on_files(files, config):
+    """Run the parity check; stop the build or add the Verification page."""
     start = time.perf_counter()
     document = run_matrix(Path(config.config_file_path).parent)
     seconds = time.perf_counter() - start

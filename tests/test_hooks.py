@@ -251,8 +251,8 @@ def good():
 
 
 def bad():
-    return ParityReport({"w": 1}, "float64", ("N", "C"),
-                        [StepCheck("W gradient", 1e-3, 1e-2, 1e-10, 1e-12, False)], "torch", "numpy")
+    check = StepCheck("W gradient", 1e-3, 1e-2, 1e-10, 1e-12, False)
+    return ParityReport({"w": 1}, "float64", ("N", "C"), [check], "torch", "numpy")
 
 
 def crash():
