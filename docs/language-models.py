@@ -519,8 +519,9 @@ display(Markdown(
     f"**{full_loss:.4f}**, and a gradient {100 * naive_error:.1f}% away from the "
     f"true one (relative norm of the difference). Summing and dividing by the "
     f"{total} targets gives the full batch's loss and gradient to rounding "
-    f"(relative gradient error {fixed_error:.1e}). Hugging Face's Transformers "
-    f"trainer had this bug until October 2024."
+    f"(relative gradient error {fixed_error:.1e}). Widely used trainers shipped "
+    f"this bug: see Hugging Face's write-up, [Fixing gradient accumulation]"
+    f"(https://huggingface.co/blog/gradient_accumulation)."
 ))
 
 # %% tags=["remove-input"]
