@@ -206,9 +206,9 @@ def report_headline(repeats):
           f"{fused.BLOCK_BYTES // 1024} KiB blocks")
     blas_env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
                 if k in os.environ}
-    print(f"environment: {blas_env or 'no OPENBLAS_* overrides'}; load average "
-          f"{os.getloadavg()[0]:.2f} before the runs")
+    print(f"environment: {blas_env or 'no OPENBLAS_* overrides'}; {machine_load()} before")
     times = interleaved_times(path_functions(logits, targets), repeats)
+    print(f"   ({machine_load()} after: other processes on the machine slow both sides)")
     print(f"\n1. Time, median of {repeats} interleaved runs (min in brackets)")
     for name, values in times.items():
         print(f"   {name:30s} {np.median(values) * 1e3:8.1f} ms  "
@@ -265,6 +265,17 @@ def report_sweep(vocabularies, batches, repeats):
         print(f"   {num_rows:6d} {num_classes:7d} {num_rows * num_classes * 4 / MiB:10.0f} | "
               + " ".join(f"{np.median(times[name]) * 1e3:9.1f}" for name in shown) + " | "
               + " ".join(f"{memory[name] / MiB:9.1f}" for name in shown), flush=True)
+
+
+def machine_load():
+    """Load average and CPU pressure (share of time runnable tasks waited for a CPU)."""
+    try:
+        with open("/proc/pressure/cpu") as pressure:
+            avg10 = pressure.readline().split()[1].split("=")[1]
+        stall = f", CPU pressure {avg10}% (avg10)"
+    except OSError:
+        stall = ""
+    return f"load average {os.getloadavg()[0]:.2f}{stall}"
 
 
 def exp_kernel():
