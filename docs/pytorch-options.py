@@ -28,24 +28,20 @@
 # the notebook download has every cell.
 
 # %%
-import contextlib
-import io
 import itertools
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
-from IPython.display import HTML, Markdown, display
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import PythonLexer
+from IPython.display import Markdown, display
 
 import celoss
 from celoss.display import (
     ACCENT,
     CORRECT,
     OTHER,
+    CodeTabs,
     FigureCounter,
     use_figure_style,
     values,
@@ -76,37 +72,13 @@ def check(logits, targets, *, show=True, **options):
 
 
 # %% tags=["remove-input"]
-tab_sets = itertools.count(1)  # content-tab ids must be unique on the page
-snippet_outputs = []  # (NumPy printed, PyTorch printed) per tab set, for the tests
+code_tabs = CodeTabs()
+snippet_outputs = code_tabs.outputs  # (NumPy printed, PyTorch printed) per tab set, for the tests
 
 
 def side_by_side(numpy_code, torch_code):
-    """Run both snippets here and show them as NumPy / PyTorch content tabs.
-
-    What each prints is appended as ``#>`` lines, so the tabs show exactly
-    what running them printed while the page was built.
-    """
-    set_id = next(tab_sets)
-    blocks, outputs = [], []
-    for code in (numpy_code.strip(), torch_code.strip()):
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            exec(code, globals())  # the snippets run in the page's namespace
-        outputs.append(printed.getvalue())
-        shown = code + "".join(f"\n#> {line}" for line in printed.getvalue().splitlines())
-        body = highlight(shown, PythonLexer(), HtmlFormatter(nowrap=True))
-        blocks.append('<div class="tabbed-block"><div class="highlight"><pre><span></span>'
-                      f"<code>{body}</code></pre></div></div>")
-    snippet_outputs.append(tuple(outputs))
-    display(HTML(
-        f'<div class="tabbed-set tabbed-alternate" data-tabs="{set_id}:2">'
-        f'<input checked="checked" id="__tabbed_{set_id}_1" name="__tabbed_{set_id}" '
-        'type="radio" />'
-        f'<input id="__tabbed_{set_id}_2" name="__tabbed_{set_id}" type="radio" />'
-        f'<div class="tabbed-labels"><label for="__tabbed_{set_id}_1">NumPy</label>'
-        f'<label for="__tabbed_{set_id}_2">PyTorch</label></div>'
-        f'<div class="tabbed-content">{"".join(blocks)}</div></div>'
-    ))
+    """Run both snippets in this page's namespace; show them as NumPy / PyTorch tabs."""
+    code_tabs([("NumPy", numpy_code), ("PyTorch", torch_code)], globals())
 
 
 def loss_bars(ax, losses, labels, colors, title):
