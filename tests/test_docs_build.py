@@ -52,28 +52,40 @@ def output(proc) -> str:
     return proc.stdout + proc.stderr
 
 
-def copy_project(dest: Path, notebook: str | None = None) -> Path:
-    """Copy mkdocs.yml, hooks/ and docs/ to ``dest``; src/ is linked, not copied.
+# The hooks that make a build safe; a small site keeps these and no others
+# (the others fill pages that the small site does not have).
+SITE_HOOKS = ("hooks/parity_gate.py", "hooks/notebook_cache.py",
+              "hooks/notebook_pages.py", "hooks/mathml.py")
 
-    With ``notebook``, the copy is a minimal site instead: a home page, that
-    notebook as ``walkthrough.py`` and the Verification page, so the build
-    runs one small notebook rather than every chapter.
+
+def copy_project(dest: Path, notebook: str | None = None) -> Path:
+    """Copy mkdocs.yml, hooks/, overrides/ and docs/ to ``dest``; link src/.
+
+    With ``notebook``, the copy is a small site instead: a home page, that
+    notebook as ``walkthrough.py`` and the Verification page (the matrix
+    only: the chapters' cases link to chapter pages the small site lacks),
+    so the build runs one small notebook rather than every chapter.
     """
     ignore = shutil.ignore_patterns("__pycache__")
-    shutil.copytree(ROOT / "hooks", dest / "hooks", ignore=ignore)
+    dest.mkdir(parents=True)
+    (dest / "src").symlink_to(ROOT / "src")
     if (ROOT / "overrides").is_dir():  # theme.custom_dir
         shutil.copytree(ROOT / "overrides", dest / "overrides", ignore=ignore)
-    (dest / "src").symlink_to(ROOT / "src")
     if notebook is None:
+        shutil.copytree(ROOT / "hooks", dest / "hooks", ignore=ignore)
         shutil.copytree(ROOT / "docs", dest / "docs", ignore=ignore)
         shutil.copy(ROOT / "mkdocs.yml", dest / "mkdocs.yml")
         return dest
+    shutil.copytree(ROOT / "hooks", dest / "hooks",
+                    ignore=shutil.ignore_patterns("__pycache__", "cases"))
     shutil.copytree(ROOT / "docs" / "assets", dest / "docs" / "assets", ignore=ignore)
-    (dest / "docs" / "index.md").write_text("# Home\n\nA minimal site for a test.\n")
+    (dest / "docs" / "index.md").write_text("# Home\n\nA small site for a test.\n")
     (dest / "docs" / "walkthrough.py").write_text(notebook)
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
     config["nav"] = [{"Home": "index.md"}, {"Walkthrough": "walkthrough.py"},
                      {"Verification": "verification.md"}]
+    config["hooks"] = [hook for hook in config["hooks"] if hook in SITE_HOOKS]
+    assert len(config["hooks"]) == len(SITE_HOOKS)
     (dest / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     return dest
 
