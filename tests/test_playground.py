@@ -296,6 +296,22 @@ def test_extreme_preset_stays_finite(playground):
     assert relative_difference(number(shown["loss"][0]), float(expected)) <= RTOL
 
 
+def test_input_that_is_not_a_usable_number_is_flagged_and_ignored(playground):
+    page = playground.page
+    page.get_by_role("button", name="Extreme logits").click()
+    loss = page.locator("#pg-loss").get_attribute("data-value")
+    # An empty field, a smoothing above 1, a temperature of 0, and one so small
+    # that 1000 / T overflows a float64: each is flagged, none is used.
+    for field, text in (("#pg-logit-2", ""), ("#pg-smoothing", "1.5"),
+                        ("#pg-temperature", "0"), ("#pg-temperature", "1e-307")):
+        page.fill(field, text)
+        assert page.get_attribute(field, "aria-invalid") == "true", (field, text)
+        assert page.locator("#pg-loss").get_attribute("data-value") == loss, (field, text)
+        page.locator(field).blur()  # leaving the field puts the value in use back
+        assert page.get_attribute(field, "aria-invalid") is None, (field, text)
+    assert math.isfinite(float(loss))
+
+
 def test_tab_reaches_a_logit_slider_and_arrow_right_raises_the_logit(playground):
     page = playground.page
     page.get_by_role("button", name="The seed example").click()

@@ -174,15 +174,18 @@
     row.appendChild(range);
     row.appendChild(number);
     rows.appendChild(row);
-    logitPairs.push(new Pair(range, number, function () { return true; }, render));
+    // Any logit, as long as logit / T is a float64 (not +-Infinity).
+    logitPairs.push(new Pair(range, number,
+      function (x) { return isFinite(x / temperature.value); }, render));
     probRows.push(barRow(probBars, c, false));
     gradRows.push(barRow(gradBars, c, true));
   }
 
   var smoothing = new Pair($("pg-smoothing-range"), $("pg-smoothing"),
     function (x) { return x >= 0 && x <= 1; }, render);
-  var temperature = new Pair($("pg-temperature-range"), $("pg-temperature"),
-    function (x) { return x > 0; }, render);
+  var temperature = new Pair($("pg-temperature-range"), $("pg-temperature"), function (x) {
+    return x > 0 && logitPairs.every(function (p) { return isFinite(p.value / x); });
+  }, render);
 
   function numClasses() { return Number(classesSelect.value); }
 
