@@ -16,6 +16,7 @@ import celoss.__main__
 import celoss.binary
 import celoss.correct_class
 import celoss.display
+import celoss.fused
 import celoss.gradient
 import celoss.information
 import celoss.nll
@@ -24,8 +25,8 @@ import celoss.reduction
 
 FENCE = re.compile(r"```python\n(.*?)```", re.DOTALL)
 MODULES = [celoss.probabilities, celoss.correct_class, celoss.nll, celoss.reduction,
-           celoss.gradient, celoss.loss, celoss.binary, celoss.information, celoss.parity,
-           celoss.display, celoss.__main__]
+           celoss.gradient, celoss.loss, celoss.fused, celoss.binary, celoss.information,
+           celoss.parity, celoss.display, celoss.__main__]
 
 
 def documented_objects():

@@ -15,6 +15,7 @@ from .binary import (
     sigmoid,
 )
 from .correct_class import correct_class_log_probs, correct_class_probs
+from .fused import fused_cross_entropy
 from .gradient import cross_entropy_grad, smoothed_targets
 from .information import entropy, kl_div
 from .loss import cross_entropy
@@ -45,6 +46,7 @@ __all__ = [
     "smoothed_targets",
     "cross_entropy_grad",
     "cross_entropy",
+    "fused_cross_entropy",
     "sigmoid",
     "log_sigmoid",
     "binary_cross_entropy_with_logits",
