@@ -1,132 +1,49 @@
 """The Language models chapter: docs/language-models.py and its Verification cases.
 
-The notebook runs as a script in a subprocess (as mkdocs-jupyter runs it,
-but off-screen and with every warning an error); the facts it computes are
-read back from its namespace and asserted here. A second run with
-``celoss.cross_entropy_grad`` nudged by one part in a million must stop at a
-check, which is what fails the docs build. The cases in
-hooks/cases/language_models.py must all pass, and each must fail when the
-celoss function it compares is nudged.
+Next-token targets, padding, the two means over tokens and sequences,
+gradient accumulation and a character-level bigram model trained on the
+opening of tinyshakespeare: the facts the notebook computes are read back
+from its namespace and checked against ln V, the bigram floor and the text
+itself. The checks every chapter shares come from tests/notebook_support.py.
 """
 
-import contextlib
-import functools
-import importlib.util
-import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-import jupytext
-import numpy as np
 import pytest
-import yaml
 
-import celoss
-import celoss.parity
+from notebook_support import ROOT, QuickChapterChecks, everywhere, notebook_runs
 
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "language-models.py"
-CASES_PATH = ROOT / "hooks" / "cases" / "language_models.py"
 TEXT = ROOT / "docs" / "data" / "coriolanus.txt"
-FACTS = ["V", "step_losses", "final_train", "final_held_out", "bigram_floor",
-         "token_mean", "mean_of_means", "naive_loss", "full_loss", "fixed_loss",
-         "naive_error", "fixed_error", "init", "uniform_loss", "lengths"]
-
-# Runs the notebook with runpy (optionally with one celoss function nudged)
-# and writes the figure count, the facts above or the exception, as JSON.
-DRIVER = """
-import contextlib, functools, io, json, runpy, sys, time, traceback
-import numpy as np
-import celoss, celoss.parity
-notebook, output, facts, nudge = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4]
-if nudge:
-    for module in (celoss, celoss.parity):
-        original = getattr(module, nudge, None)
-        if original is not None:
-            @functools.wraps(original)
-            def nudged(*args, _original=original, **kwargs):
-                return _original(*args, **kwargs) * (1 + 1e-6)
-            setattr(module, nudge, nudged)
-start = time.perf_counter()
-result = {}
-try:
-    with contextlib.redirect_stdout(io.StringIO()):
-        namespace = runpy.run_path(notebook, run_name="__main__")
-    result["figures"] = namespace["show_figure"].count
-    result["facts"] = {name: namespace[name] for name in facts}
-except Exception as error:
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == notebook]
-    result["error"] = {"type": type(error).__name__, "line": frames[-1].line if frames else ""}
-result["seconds"] = time.perf_counter() - start
-def plain(value):
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist() if value.size < 1000 else None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-with open(output, "w") as file:
-    json.dump(plain(result), file)
-"""
+FACTS = {name: name for name in [
+    "V", "step_losses", "final_train", "final_held_out", "bigram_floor", "token_mean",
+    "mean_of_means", "naive_loss", "full_loss", "fixed_loss", "naive_error", "fixed_error",
+    "init", "uniform_loss", "lengths"]} | {"figures": "show_figure.count"}
+# One part in a million: far outside float64's tolerance.
+FACTOR = 1 + 1e-6
+PERTURBED = everywhere("cross_entropy_grad", "cross_entropy") | {
+    "torch.nn.functional.cross_entropy": ["torch.nn.functional.cross_entropy"]}
 
 
-def run_notebook(tmp_path, nudge=""):
-    """Run the notebook in a fresh process; return the driver's JSON."""
-    output = tmp_path / f"result{nudge}.json"
-    process = subprocess.run(
-        [sys.executable, "-W", "error", "-c", DRIVER, str(NOTEBOOK), str(output),
-         ",".join(FACTS), nudge],
-        cwd=ROOT, env={**os.environ, "MPLBACKEND": "Agg"},
-        capture_output=True, text=True, timeout=600,
-    )
-    assert process.returncode == 0, process.stderr
-    return json.loads(output.read_text())
+class TestChapter(QuickChapterChecks):
+    notebook = NOTEBOOK
+    title = "Language models"
+    headings = [
+        "## 1. Next-token targets: the shift by one",
+        "## 2. Logits of shape (B, T, V)",
+        "## 3. Padding with ignore_index = -100",
+        "## 4. The token mean and the mean of per-sequence means",
+        "## 5. Gradient accumulation",
+        "## 6. Perplexity, nats and bits",
+        "## 7. The loss at initialisation: about ln V",
+        "## 8. Training a character-level bigram model",
+    ]
+    page_helpers_check = False
+    perturbed = list(PERTURBED)
+    min_cases = 10
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    result = run_notebook(tmp_path_factory.mktemp("language-models"))
-    assert "error" not in result, result["error"]
-    return result
-
-
-@pytest.fixture(scope="module")
-def facts(run):
-    return run["facts"]
-
-
-def load_cases():
-    """Import hooks/cases/language_models.py by path, as the parity gate does."""
-    spec = importlib.util.spec_from_file_location("cases_language_models", CASES_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-CASES = load_cases()
-CASE_LIST = list(CASES.cases())
-CASE_IDS = [case_id for case_id, _ in CASE_LIST]
-
-
-def sections(notebook):
-    """The notebook's cells split at each ``##`` heading: {heading: cells}."""
-    result, heading = {}, None
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown" and cell.source.startswith("## "):
-            heading = cell.source.splitlines()[0]
-            result[heading] = []
-        if heading is not None:
-            result[heading].append(cell)
-    return result
-
-
-# ---------------------------------------------------------------- the text
+runs = notebook_runs(NOTEBOOK, FACTS, PERTURBED, FACTOR)
 
 
 def test_text_is_the_opening_of_tinyshakespeare():
@@ -140,37 +57,32 @@ def test_text_is_the_opening_of_tinyshakespeare():
     assert text.isascii()
 
 
-# ---------------------------------------------------------------- the notebook
-
-
 @pytest.mark.slow
-def test_notebook_draws_one_figure_per_section(run):
-    headings = [h for h in sections(jupytext.read(NOTEBOOK)) if h != "## Summary"]
-    assert run["figures"] == len(headings) == 8
-
-
-@pytest.mark.slow
-def test_first_training_loss_is_exactly_ln_v(facts):
+def test_first_training_loss_is_exactly_ln_v(runs):
+    facts = runs["facts"]
     assert facts["V"] == len(set(TEXT.read_text(encoding="utf-8"))) == 53
     assert facts["step_losses"][0] == pytest.approx(math.log(facts["V"]), rel=1e-12)
     assert facts["uniform_loss"] == pytest.approx(math.log(facts["V"]), rel=1e-12)
 
 
 @pytest.mark.slow
-def test_training_falls_from_ln_v_towards_the_bigram_floor(facts):
+def test_training_falls_from_ln_v_towards_the_bigram_floor(runs):
+    facts = runs["facts"]
     assert facts["bigram_floor"] < facts["final_train"] < math.log(facts["V"]) - 1.0
     assert facts["final_train"] - facts["bigram_floor"] < 0.2
     assert facts["final_held_out"] > facts["final_train"]  # unseen pairs cost more
 
 
 @pytest.mark.slow
-def test_token_mean_and_mean_of_sequence_means_differ(facts):
+def test_token_mean_and_mean_of_sequence_means_differ(runs):
+    facts = runs["facts"]
     assert facts["lengths"] == [3, 12, 10, 20]
     assert abs(facts["token_mean"] - facts["mean_of_means"]) > 1e-3
 
 
 @pytest.mark.slow
-def test_naive_accumulation_is_wrong_and_the_fix_is_exact(facts):
+def test_naive_accumulation_is_wrong_and_the_fix_is_exact(runs):
+    facts = runs["facts"]
     assert abs(facts["naive_loss"] - facts["full_loss"]) > 1e-3
     assert facts["naive_error"] > 1e-2
     assert facts["fixed_loss"] == pytest.approx(facts["full_loss"], rel=1e-12)
@@ -178,109 +90,10 @@ def test_naive_accumulation_is_wrong_and_the_fix_is_exact(facts):
 
 
 @pytest.mark.slow
-def test_initial_loss_is_near_ln_v_for_real_vocabularies(facts):
+def test_initial_loss_is_near_ln_v_for_real_vocabularies(runs):
+    facts = runs["facts"]
     sizes = {"GPT-2": 50_257, "Llama 3": 128_256, "Gemma": 256_000}
     assert set(facts["init"]) == set(sizes)
     for name, size in sizes.items():
         loss = facts["init"][name][2]
         assert abs(loss - math.log(size)) < 0.1, name
-
-
-@pytest.mark.slow
-def test_notebook_runs_in_a_few_seconds(run):
-    assert run["seconds"] < 60  # ~5 s alone; generous for a loaded 2-core machine
-
-
-@pytest.mark.slow
-def test_notebook_stops_when_the_gradient_is_nudged(tmp_path):
-    result = run_notebook(tmp_path, nudge="cross_entropy_grad")
-    assert "error" in result, "the notebook ran through with a wrong gradient"
-    assert result["error"]["type"] in ("AssertionError", "ParityError"), result
-
-
-def test_notebook_has_the_house_shape():
-    notebook = jupytext.read(NOTEBOOK)
-    assert notebook.cells[0].source.startswith("# Language models\n")
-    setup = notebook.cells[1].source
-    for piece in ["np.random.default_rng(seed=", "np.set_printoptions(",
-                  "use_figure_style()", "FigureCounter()"]:
-        assert piece in setup
-    headings = list(sections(notebook))
-    assert headings[-1] == "## Summary"
-    assert len(headings) == 9
-
-
-@pytest.mark.parametrize("heading", [h for h in sections(jupytext.read(NOTEBOOK))
-                                     if h != "## Summary"])
-def test_every_section_has_formula_figure_and_torch_check(heading):
-    cells = sections(jupytext.read(NOTEBOOK))[heading]
-    markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
-    code = "\n".join(c.source for c in cells if c.cell_type == "code")
-    assert "$$" in markdown
-    assert "show_figure(" in code
-    assert "F." in code or "torch." in code or "compare_with_torch" in code
-    assert "np.testing.assert_" in code or "compare_with_torch" in code
-
-
-def test_page_is_in_the_nav_under_curriculum():
-    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=yaml.BaseLoader)
-    curriculum = next(item["Curriculum"] for item in config["nav"]
-                      if isinstance(item, dict) and "Curriculum" in item)
-    assert {CASES.CHAPTER: CASES.PAGE} in curriculum
-    assert (ROOT / "docs" / CASES.PAGE) == NOTEBOOK
-
-
-# ---------------------------------------------------------------- the cases
-
-
-@pytest.mark.parametrize(("case_id", "case"), CASE_LIST, ids=CASE_IDS)
-def test_case_agrees_with_torch(case_id, case):
-    report = case()
-    assert isinstance(report, celoss.ParityReport)
-    assert report.steps, case_id
-    assert report.passed, str(report)
-
-
-# The functions a case can compare; each is nudged in celoss and in celoss.parity.
-NUDGED = ["cross_entropy_grad", "cross_entropy", "softmax", "log_softmax"]
-
-
-# Far outside each dtype's tolerance (celoss.TOLERANCES), small enough to look right.
-NUDGE = {"float64": 1e-6, "float32": 1e-3, "float16": 1e-1}
-
-
-@contextlib.contextmanager
-def nudged(name):
-    """celoss.<name> (and celoss.parity's copy) times (1 + NUDGE[dtype])."""
-    saved = []
-    for module in (celoss, celoss.parity):
-        original = getattr(module, name, None)
-        if original is None:
-            continue
-
-        @functools.wraps(original)
-        def wrong(*args, _original=original, **kwargs):
-            result = np.asarray(_original(*args, **kwargs))
-            return result * result.dtype.type(1 + NUDGE[result.dtype.name])
-
-        saved.append((module, original))
-        setattr(module, name, wrong)
-    try:
-        yield
-    finally:
-        for module, original in saved:
-            setattr(module, name, original)
-
-
-@pytest.mark.parametrize(("case_id", "case"), CASE_LIST, ids=CASE_IDS)
-def test_case_fails_when_celoss_is_nudged(case_id, case):
-    for name in NUDGED:
-        with nudged(name):
-            if not case().passed:
-                return
-    pytest.fail(f"{case_id}: passes with every one of {NUDGED} nudged")
-
-
-def test_cases_have_unique_ids_and_name_their_page():
-    assert len(set(CASE_IDS)) == len(CASE_IDS) >= 10
-    assert CASES.CHAPTER == jupytext.read(NOTEBOOK).cells[0].source.splitlines()[0][2:]
