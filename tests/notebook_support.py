@@ -350,11 +350,3 @@ class ChapterChecks:
                 assert (not report.step(name).passed
                         or case_id in self.nan_cases.get(name, ())), case_id
         assert compared >= 4
-
-
-class QuickChapterChecks(ChapterChecks):
-    """ChapterChecks for a notebook that must also run in a few seconds."""
-
-    @pytest.mark.slow
-    def test_notebook_runs_in_a_few_seconds(self, runs):
-        assert runs["seconds"] < 60  # a few seconds alone; generous for a loaded 2-core machine

@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from notebook_support import ROOT, QuickChapterChecks, everywhere, notebook_runs
+from notebook_support import ROOT, ChapterChecks, everywhere, notebook_runs
 
 NOTEBOOK = ROOT / "docs" / "binary-cross-entropy.py"
 FACTS = {name: name for name in [
@@ -26,7 +26,7 @@ PERTURBED = everywhere("binary_cross_entropy_with_logits_grad",
         ["torch.nn.functional.binary_cross_entropy_with_logits"]}
 
 
-class TestChapter(QuickChapterChecks):
+class TestChapter(ChapterChecks):
     notebook = NOTEBOOK
     title = "Binary cross-entropy"
     headings = [

@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from notebook_support import ROOT, QuickChapterChecks, everywhere, notebook_runs
+from notebook_support import ROOT, ChapterChecks, everywhere, notebook_runs
 
 NOTEBOOK = ROOT / "docs" / "information-theory.py"
 FACTS = {name: name for name in [
@@ -24,7 +24,7 @@ PERTURBED = everywhere("cross_entropy_grad", "cross_entropy", "kl_div", "entropy
     "torch.nn.functional.cross_entropy": ["torch.nn.functional.cross_entropy"]}
 
 
-class TestChapter(QuickChapterChecks):
+class TestChapter(ChapterChecks):
     notebook = NOTEBOOK
     title = "Information theory"
     headings = [

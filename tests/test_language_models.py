@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from notebook_support import ROOT, QuickChapterChecks, everywhere, notebook_runs
+from notebook_support import ROOT, ChapterChecks, everywhere, notebook_runs
 
 NOTEBOOK = ROOT / "docs" / "language-models.py"
 TEXT = ROOT / "docs" / "data" / "coriolanus.txt"
@@ -25,7 +25,7 @@ PERTURBED = everywhere("cross_entropy_grad", "cross_entropy") | {
     "torch.nn.functional.cross_entropy": ["torch.nn.functional.cross_entropy"]}
 
 
-class TestChapter(QuickChapterChecks):
+class TestChapter(ChapterChecks):
     notebook = NOTEBOOK
     title = "Language models"
     headings = [
