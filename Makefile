@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Re-install whenever the project's metadata or the pinned versions change.
 STAMP  := $(VENV)/.installed
+# The accessibility tests' axe-core (npm), installed by `make browser`.
+AXE    := tests/browser/node_modules/axe-core/axe.min.js
 
 .PHONY: help venv browser test test-fast docs serve clean
 
@@ -22,11 +24,21 @@ venv: $(STAMP)
 
 # The browser tests drive Debian's Chromium. Installed here when we are root on
 # Debian (as in CI); otherwise the tests fail with the command to run.
-browser:
+browser: $(AXE)
 	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "Installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
+
+# axe-core, pinned by tests/browser/package-lock.json, for the accessibility
+# tests (npm from Debian's nodejs/npm when missing and root).
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's npm for the accessibility tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	fi
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	touch $@
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest

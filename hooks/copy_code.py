@@ -47,6 +47,7 @@ def without_output(text: str) -> str:
 
 
 def fix_block(match: re.Match, number: int) -> str:
+    """One highlighted block with its <code>, its id and its data-copy."""
     opening, attrs, body = match.group("open"), match.group("attrs"), match.group("body")
     if not re.search(r"\bid=", attrs):
         attrs = f' id="code-{number}"{attrs}'
@@ -61,6 +62,7 @@ def fix_block(match: re.Match, number: int) -> str:
 
 
 def fix_code_blocks(html_text: str) -> str:
+    """Fix every highlighted block of a page's HTML (numbered in page order)."""
     numbers = itertools.count()
     return BLOCK.sub(lambda match: fix_block(match, next(numbers)), html_text)
 
@@ -68,4 +70,5 @@ def fix_code_blocks(html_text: str) -> str:
 # After hooks/notebook_pages.py (-50) and hooks/mathml.py (-100): the last word on the HTML.
 @event_priority(-110)
 def on_page_content(html, page, config, files):
+    """Fix the code blocks of every page, Markdown and notebook alike."""
     return fix_code_blocks(html)
