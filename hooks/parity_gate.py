@@ -9,12 +9,24 @@ gradient. A disagreement beyond the dtype's tolerance, or a crash, raises
 
 On success the same results become ``verification.md``, a generated page
 (in the build only, never in ``docs/``).
+
+A passing run is kept in ``.cache/parity/<key>.json``, where ``<key>`` hashes
+everything the result depends on: the notebook cache's key (the library
+source, the versions of numpy, torch and the notebook tooling, the
+interpreter, ``PYTHONPATH``; ``hooks/notebook_cache.py``), every file of
+``hooks/`` and ``docs/data/``. A rebuild with none of them changed (a
+Markdown edit, ``mkdocs serve``) reuses it instead of spending 15-40 s on
+the same answer; any change to the library runs the matrix again. A failing
+run is never kept.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -275,16 +287,55 @@ def cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+# How many cached results to keep (the current one included).
+KEEP = 3
+
+
+def result_key(root: Path) -> str:
+    """Hash all a parity result depends on (see the module docstring)."""
+    spec = importlib.util.spec_from_file_location(
+        "celoss_site_notebook_cache", Path(__file__).with_name("notebook_cache.py"))
+    notebook_cache = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(notebook_cache)
+    h = hashlib.sha256(notebook_cache.cache_key().encode())
+    hooks = Path(__file__).parent
+    inputs = [*sorted(hooks.rglob("*.py")), *sorted((root / "docs" / "data").rglob("*"))]
+    for path in inputs:
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:20]
+
+
+def cached_matrix(root: Path) -> tuple[dict, float, bool]:
+    """(document, seconds the run took, whether it came from the cache)."""
+    folder = root / ".cache" / "parity"
+    path = folder / f"{result_key(root)}.json"
+    if path.is_file():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        os.utime(path)  # the newest files are the ones kept
+        return stored["document"], stored["seconds"], True
+    start = time.perf_counter()
+    document = run_matrix(root)
+    seconds = time.perf_counter() - start
+    if failure_message(document) is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"document": document, "seconds": seconds}),
+                        encoding="utf-8")
+        older = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in older[KEEP:]:
+            old.unlink(missing_ok=True)
+    return document, seconds, False
+
+
 def on_files(files, config):
     """Run the parity check; stop the build or add the Verification page."""
-    start = time.perf_counter()
-    document = run_matrix(Path(config.config_file_path).parent)
-    seconds = time.perf_counter() - start
+    document, seconds, cached = cached_matrix(Path(config.config_file_path).parent)
     message = failure_message(document)
     if message:
         raise ParityGateError(message)
-    log.info("celoss agrees with torch %s on all %d cases (%.1f s)",
-             document["torch_version"], len(document["cases"]), seconds)
+    log.info("celoss agrees with torch %s on all %d cases (%.1f s%s)",
+             document["torch_version"], len(document["cases"]), seconds,
+             ", cached: library, versions and hooks unchanged" if cached else "")
     if files.get_file_from_path(PAGE) is not None:
         raise ParityGateError(f"docs/{PAGE} must not exist: the build generates it")
     page = render_page(document, seconds, chapter_order(config))
