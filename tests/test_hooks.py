@@ -191,9 +191,13 @@ def test_on_files_raises_plugin_error_on_disagreement(gate, monkeypatch):
     from mkdocs.exceptions import PluginError
 
     monkeypatch.setattr(gate, "run_matrix", lambda cwd: document())
+    # A key no build has stored: a passing result cached by an earlier build in
+    # this checkout must not stand in for the failing run.
+    monkeypatch.setattr(gate, "result_key", lambda root: "never-stored-by-a-build")
     config = SimpleNamespace(config_file_path=str(ROOT / "mkdocs.yml"))
     with pytest.raises(PluginError, match="step 'cross_entropy_grad'"):
         gate.on_files([], config)
+    assert not (ROOT / ".cache" / "parity" / "never-stored-by-a-build.json").exists()
 
 
 # ---------------------------------------------------------- notebook_cache.py
