@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -91,6 +92,47 @@ def cache_key(package_dir: Path | None = None) -> str:
     h.update(f"python={sys.executable} {sys.version}\n".encode())
     h.update(f"PYTHONPATH={os.environ.get('PYTHONPATH', '')}\n".encode())
     return h.hexdigest()[:20]
+
+
+def result_key(root: Path) -> str:
+    """Hash all a build-time check's result depends on.
+
+    That is :func:`cache_key` (library, versions, interpreter, ``PYTHONPATH``)
+    and every file of ``hooks/`` (the checks' own code and cases) and
+    ``docs/data/`` (the data they read).
+    """
+    h = hashlib.sha256(cache_key().encode())
+    hooks = Path(__file__).parent
+    inputs = [*sorted(hooks.rglob("*.py")), *sorted((root / "docs" / "data").rglob("*"))]
+    for path in inputs:
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:20]
+
+
+def cached_result(folder: Path, key: str, compute, keep=lambda document: True):
+    """``(document, seconds, cached)``: ``compute()``'s JSON result, kept in ``folder/<key>.json``.
+
+    A stored result is returned as it is, with the seconds its run took. A new
+    one is stored only when ``keep(document)`` says so (a failing check never
+    is), and only the newest ``KEEP`` files of ``folder`` are kept.
+    """
+    path = folder / f"{key}.json"
+    if path.is_file():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        os.utime(path)  # the newest files are the ones kept
+        return stored["document"], stored["seconds"], True
+    start = time.perf_counter()
+    document = compute()
+    seconds = time.perf_counter() - start
+    if keep(document):
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"document": document, "seconds": seconds}),
+                        encoding="utf-8")
+        older = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in older[KEEP:]:
+            old.unlink(missing_ok=True)
+    return document, seconds, False
 
 
 # Kernels running at once: one per core of the 2-core machines the site is built on.

@@ -22,15 +22,12 @@ run is never kept.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
@@ -287,44 +284,25 @@ def cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-# How many cached results to keep (the current one included).
-KEEP = 3
+def load_notebook_cache():
+    """hooks/notebook_cache.py, loaded by path (hooks are files, not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "celoss_site_notebook_cache", Path(__file__).with_name("notebook_cache.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def result_key(root: Path) -> str:
     """Hash all a parity result depends on (see the module docstring)."""
-    spec = importlib.util.spec_from_file_location(
-        "celoss_site_notebook_cache", Path(__file__).with_name("notebook_cache.py"))
-    notebook_cache = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(notebook_cache)
-    h = hashlib.sha256(notebook_cache.cache_key().encode())
-    hooks = Path(__file__).parent
-    inputs = [*sorted(hooks.rglob("*.py")), *sorted((root / "docs" / "data").rglob("*"))]
-    for path in inputs:
-        if path.is_file() and "__pycache__" not in path.parts:
-            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:20]
+    return load_notebook_cache().result_key(root)
 
 
 def cached_matrix(root: Path) -> tuple[dict, float, bool]:
     """(document, seconds the run took, whether it came from the cache)."""
-    folder = root / ".cache" / "parity"
-    path = folder / f"{result_key(root)}.json"
-    if path.is_file():
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        os.utime(path)  # the newest files are the ones kept
-        return stored["document"], stored["seconds"], True
-    start = time.perf_counter()
-    document = run_matrix(root)
-    seconds = time.perf_counter() - start
-    if failure_message(document) is None:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"document": document, "seconds": seconds}),
-                        encoding="utf-8")
-        older = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in older[KEEP:]:
-            old.unlink(missing_ok=True)
-    return document, seconds, False
+    return load_notebook_cache().cached_result(
+        root / ".cache" / "parity", result_key(root), lambda: run_matrix(root),
+        keep=lambda document: failure_message(document) is None)
 
 
 def on_files(files, config):

@@ -18,14 +18,21 @@ more than celoss's float64 tolerance. On agreement the results become
 ``docs/``). The page recomputes every case on load and shows the result; the
 browser test ``tests/test_playground.py`` types every case into the page.
 
+A passing table is kept in ``.cache/playground/<key>.json``, keyed like the
+parity gate's result (``hooks/notebook_cache.py``: the library source, the
+versions of numpy and torch, the interpreter, every file of ``hooks/``): a
+rebuild with none of them changed reuses it; any change computes and checks it
+again. A failing table is never kept.
+
 ``on_post_page`` adds ``playground.css`` and ``playground.js`` to that page only.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
-import time
+from pathlib import Path
 
 import numpy as np
 from mkdocs.exceptions import PluginError
@@ -195,17 +202,26 @@ def build_table() -> dict:
     }
 
 
+def cached_table(root: Path) -> tuple[dict, float, bool]:
+    """(table, seconds its computation took, whether it came from the cache)."""
+    spec = importlib.util.spec_from_file_location(
+        "celoss_site_notebook_cache", Path(__file__).with_name("notebook_cache.py"))
+    notebook_cache = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(notebook_cache)
+    return notebook_cache.cached_result(root / ".cache" / "playground",
+                                        notebook_cache.result_key(root), build_table)
+
+
 def on_files(files, config):
     """Compute and check the table; add it to the site as a generated file."""
     if files.get_file_from_path(PAGE) is None:  # a site without the Playground
         return files
     if files.get_file_from_path(TABLE) is not None:
         raise PlaygroundTableError(f"docs/{TABLE} must not exist: the build generates it")
-    start = time.perf_counter()
-    table = build_table()
+    table, seconds, cached = cached_table(Path(config.config_file_path).parent)
     log.info("playground: celoss agrees with torch on all %d cases (largest difference "
-             "%.1e; %.1f s)", len(table["cases"]), table["max_abs_diff_vs_torch"],
-             time.perf_counter() - start)
+             "%.1e; %.1f s%s)", len(table["cases"]), table["max_abs_diff_vs_torch"], seconds,
+             ", cached: library, versions and hooks unchanged" if cached else "")
     files.append(File.generated(config, TABLE, content=json.dumps(table, indent=1)))
     return files
 

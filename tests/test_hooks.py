@@ -226,6 +226,56 @@ def test_cache_key_changes_with_numpy_or_torch_version(cache, tmp_path, monkeypa
         assert cache.cache_key(package) != before, name
 
 
+def test_cached_result_reuses_a_kept_result_and_never_keeps_a_failing_one(cache, tmp_path):
+    runs = []
+
+    def compute():
+        runs.append(1)
+        return {"passed": len(runs) > 1}
+
+    keep = lambda document: document["passed"]  # noqa: E731
+    first = cache.cached_result(tmp_path, "k", compute, keep)
+    assert first[0] == {"passed": False} and not first[2]
+    assert not (tmp_path / "k.json").exists()  # a failing result is not kept
+    second = cache.cached_result(tmp_path, "k", compute, keep)
+    assert second[0] == {"passed": True} and not second[2] and len(runs) == 2
+    third = cache.cached_result(tmp_path, "k", compute, keep)
+    assert third == (second[0], second[1], True) and len(runs) == 2  # not run again
+    assert cache.cached_result(tmp_path, "other key", compute, keep)[2] is False
+    assert len(runs) == 3
+
+
+def test_cached_result_keeps_only_the_newest_results(cache, tmp_path):
+    for number in range(cache.KEEP + 2):
+        cache.cached_result(tmp_path, f"key{number}", lambda: {}, lambda document: True)
+    assert len(list(tmp_path.glob("*.json"))) == cache.KEEP
+
+
+def test_result_key_changes_with_any_hook_or_data_byte(cache, tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    (root / "docs" / "data").mkdir(parents=True)
+    data = root / "docs" / "data" / "corpus.txt"
+    data.write_text("to be or not to be\n")
+    before = cache.result_key(root)
+    assert cache.result_key(root) == before
+    data.write_text("to be or not to be?\n")
+    assert cache.result_key(root) != before
+    monkeypatch.setattr(cache, "cache_key", lambda: "another library")
+    data.write_text("to be or not to be\n")
+    assert cache.result_key(root) != before
+
+
+def test_playground_table_is_checked_once_then_served_from_the_cache(tmp_path, monkeypatch):
+    table = load("playground_table")
+    monkeypatch.setattr(table, "build_table", lambda: {"cases": [], "computed": True})
+    first, _, cached = table.cached_table(tmp_path)
+    assert not cached and first["computed"]
+    monkeypatch.setattr(table, "build_table", lambda: pytest.fail("computed again"))
+    again, _, cached = table.cached_table(tmp_path)
+    assert cached and again == first
+    assert len(list((tmp_path / ".cache" / "playground").glob("*.json"))) == 1
+
+
 # ------------------------------------------------- chapters' cases (hooks/cases)
 
 
