@@ -9,6 +9,7 @@ these helpers in any Jupyter that has matplotlib.
 import ast
 import base64
 import contextlib
+import ctypes
 import html
 import importlib
 import inspect
@@ -269,3 +270,66 @@ def ulps(ours, reference):
     distance = np.abs(ours - reference) / np.spacing(np.abs(reference))
     count = int(np.max(np.round(distance)))
     return f"{count} unit{'' if count == 1 else 's'} in the last place"
+
+
+def _status_bytes(field):
+    """``VmRSS`` (resident now) or ``VmHWM`` (resident at the peak) from /proc/self/status."""
+    with open("/proc/self/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return int(fields[field].split()[0]) * 1024  # the kernel reports kB
+
+
+def peak_memory(function):
+    """Call ``function()`` and measure the most memory it held at any moment.
+
+    Linux keeps a high-water mark of each process's resident memory,
+    ``VmHWM``, and resets it to the current resident size when 5 is written
+    to /proc/self/clear_refs. So: give free heap memory back to the system
+    (glibc's ``malloc_trim``, or a block kept from an earlier call would be
+    reused without being counted), reset the mark, read the resident size,
+    call, read the mark. The difference counts every page the call touched
+    beyond what was resident before it, arrays it freed before returning
+    included, and nothing from earlier calls, to within a few hundred KiB
+    (heap pages the allocator could not give back and then reused). Linux
+    only.
+
+    Parameters
+    ----------
+    function : callable
+        Called with no arguments.
+
+    Returns
+    -------
+    result : object
+        What ``function()`` returned; it was alive at the end, so it is
+        counted in ``extra_bytes``.
+    extra_bytes : int
+        Peak resident bytes during the call minus resident bytes before it.
+
+    Raises
+    ------
+    OSError
+        Without /proc/self/clear_refs (not Linux).
+
+    Examples
+    --------
+    ```python
+    import numpy as np
+    from celoss.display import peak_memory
+
+    def temporary_array():
+        ones = np.ones((1024, 1024))  # (1024, 1024) float64: 8 MiB, freed on return
+        return float(ones.sum())
+
+    total, extra = peak_memory(temporary_array)
+    print(total, f"{extra / 2**20:.0f} MiB")
+    #> 1048576.0 8 MiB
+    ```
+    """
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to give back
+        ctypes.CDLL(None).malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # VmHWM := VmRSS
+    before = _status_bytes("VmRSS")
+    result = function()
+    return result, _status_bytes("VmHWM") - before
