@@ -94,3 +94,147 @@ def test_missing_torch_names_the_extra_to_install(monkeypatch, seed_logits, seed
     monkeypatch.setattr(parity.importlib, "import_module", no_torch)
     with pytest.raises(ImportError, match=r"pip install 'celoss\[torch\]'"):
         compare_with_torch(seed_logits, seed_targets)
+
+
+# ------------------------------------------------ chunked_linear_cross_entropy
+
+def linear_problem(num_rows, dim, vocab, dtype, ignored=(), seed=0):
+    """hidden (N, d), weight (V, d) leaves and targets (N,) with some rows ignored."""
+    generator = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(num_rows, dim, generator=generator, dtype=dtype)  # (N, d)
+    weight = torch.randn(vocab, dim, generator=generator, dtype=dtype)  # (V, d)
+    targets = torch.randint(0, vocab, (num_rows,), generator=generator)  # (N,)
+    targets[list(ignored)] = -100
+    return hidden.requires_grad_(), weight.requires_grad_(), targets
+
+
+def value_and_grads(loss_of, hidden, weight, targets, upstream=1.0):
+    """loss_of's value and, through backward of upstream * loss, both gradients."""
+    hidden = hidden.detach().clone().requires_grad_()
+    weight = weight.detach().clone().requires_grad_()
+    loss = loss_of(hidden, weight, targets)
+    (upstream * loss).backward()
+    return loss.detach(), hidden.grad, weight.grad
+
+
+def assert_same(ours, theirs, dtype):
+    rtol, atol = celoss.TOLERANCES[str(dtype).removeprefix("torch.")]
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=rtol, atol=atol)
+
+
+def unchunked(reduction="mean", ignore_index=-100):
+    return lambda h, w, t: torch.nn.functional.cross_entropy(
+        h @ w.T, t, reduction=reduction, ignore_index=ignore_index)
+
+
+def chunked(chunk_rows, reduction="mean", ignore_index=-100):
+    return lambda h, w, t: parity.chunked_linear_cross_entropy(
+        h, w, t, chunk_rows=chunk_rows, reduction=reduction, ignore_index=ignore_index)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("num_rows, dim, vocab, chunk_rows, ignored", [
+    (12, 5, 7, 4, ()),  # chunks divide N
+    (13, 5, 7, 4, (0, 12)),  # a short last chunk; first and last rows ignored
+    (9, 3, 50, 1, (4,)),  # one row per chunk
+    (9, 3, 50, 100, (1, 2)),  # one chunk larger than N
+    (40, 16, 300, 7, tuple(range(0, 40, 3))),  # a third of the rows ignored
+], ids=["divides", "short-last-chunk", "one-row-chunks", "one-chunk", "many-ignored"])
+def test_chunked_linear_cross_entropy_matches_torch_value_and_gradients(
+        dtype, reduction, num_rows, dim, vocab, chunk_rows, ignored):
+    problem = linear_problem(num_rows, dim, vocab, dtype, ignored)
+    ours = value_and_grads(chunked(chunk_rows, reduction), *problem)
+    assert_same(ours, value_and_grads(unchunked(reduction), *problem), dtype)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_chunked_gradients_scale_with_the_upstream_gradient(reduction):
+    problem = linear_problem(10, 4, 9, torch.float64, ignored=(3,))
+    ours = value_and_grads(chunked(3, reduction), *problem, upstream=-2.5)
+    assert_same(ours, value_and_grads(unchunked(reduction), *problem, upstream=-2.5),
+                torch.float64)
+
+
+def test_chunked_with_every_row_ignored_is_nan_for_the_mean_and_0_for_the_sum():
+    # torch: a mean over no rows is 0 / 0 = NaN, with zero gradients.
+    problem = linear_problem(6, 3, 5, torch.float64, ignored=range(6))
+    for reduction in ("mean", "sum"):
+        ours = value_and_grads(chunked(4, reduction), *problem)
+        theirs = value_and_grads(unchunked(reduction), *problem)
+        assert_same(ours, theirs, torch.float64)
+        assert ours[0].isnan().item() == (reduction == "mean")
+        assert not ours[1].any() and not ours[2].any()
+
+
+def test_chunked_takes_any_ignore_index():
+    problem = linear_problem(8, 3, 6, torch.float64)
+    problem[2][[1, 5]] = 2  # class 2 is ignored below
+    ours = value_and_grads(chunked(3, ignore_index=2), *problem)
+    assert_same(ours, value_and_grads(unchunked(ignore_index=2), *problem), torch.float64)
+
+
+def test_chunked_gradient_matches_finite_differences():
+    hidden, weight, targets = linear_problem(5, 3, 4, torch.float64, ignored=(2,))
+    _, grad_hidden, grad_weight = value_and_grads(chunked(2), hidden, weight, targets)
+    step = 1e-6
+    for tensor, grad in [(hidden, grad_hidden), (weight, grad_weight)]:
+        numeric = torch.zeros_like(grad)
+        for index in np.ndindex(*tensor.shape):
+            with torch.no_grad():
+                values = []
+                for sign in (1, -1):
+                    moved = tensor.detach().clone()
+                    moved[index] += sign * step
+                    pair = (moved, weight) if tensor is hidden else (hidden, moved)
+                    values.append(parity.chunked_loss_and_grads(
+                        *pair, targets, 2, -100, "mean")[0])
+                numeric[index] = (values[0] - values[1]) / (2 * step)
+        np.testing.assert_allclose(grad.numpy(), numeric.numpy(), rtol=1e-6, atol=1e-8)
+
+
+def test_chunked_keeps_only_the_two_gradients_for_the_backward():
+    hidden, weight, targets = linear_problem(64, 8, 100, torch.float32)
+    shapes = {"chunked": [], "unchunked": []}
+    for name, loss_of in [("chunked", chunked(16)), ("unchunked", unchunked())]:
+        def pack(tensor, name=name):
+            shapes[name].append(tuple(tensor.shape))
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            loss_of(hidden, weight, targets)
+    assert sorted(shapes["chunked"]) == [(64, 8), (100, 8)]  # (N, d) and (V, d)
+    assert (64, 100) in shapes["unchunked"]  # torch keeps an (N, V) log-softmax
+
+
+def test_chunked_peak_memory_is_a_fraction_of_the_unchunked():
+    from celoss.display import peak_memory
+
+    hidden, weight, targets = linear_problem(1024, 32, 8192, torch.float32)  # logits 32 MiB
+    peaks = {}
+    for name, loss_of in [("chunked", chunked(64)), ("unchunked", unchunked())]:
+        value_and_grads(loss_of, hidden, weight, targets)  # warm up
+        _, peaks[name] = peak_memory(lambda f=loss_of: value_and_grads(f, hidden, weight,
+                                                                         targets))
+    logits_bytes = 1024 * 8192 * 4
+    assert peaks["unchunked"] > 2 * logits_bytes  # logits, log-softmax, their gradients
+    assert peaks["chunked"] < peaks["unchunked"] / 4  # a 64-row chunk is 2 MiB
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"reduction": "none"}, 'reduction must be "mean" or "sum"'),
+    ({"chunk_rows": 0}, "chunk_rows must be at least 1"),
+], ids=["reduction-none", "chunk-rows-0"])
+def test_chunked_rejects_what_it_does_not_support(options, message):
+    hidden, weight, targets = linear_problem(4, 3, 5, torch.float64)
+    with pytest.raises(ValueError, match=message):
+        parity.chunked_linear_cross_entropy(hidden, weight, targets, **options)
+
+
+def test_chunked_rejects_shapes_that_do_not_fit():
+    hidden, weight, targets = linear_problem(4, 3, 5, torch.float64)
+    with pytest.raises(ValueError, match=r"hidden \(N, d\), weight \(V, d\).*\(4, 3\), "
+                                         r"\(5, 2\) and \(4,\)"):
+        parity.chunked_linear_cross_entropy(hidden, weight[:, :2], targets)

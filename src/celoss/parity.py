@@ -8,6 +8,7 @@ disagreement beyond the dtype's tolerance.
 """
 
 import dataclasses
+import functools
 import importlib
 
 import numpy as np
@@ -329,3 +330,180 @@ def compare_binary_with_torch(logits, targets, *, weight=None, pos_weight=None,
     check("binary_cross_entropy_with_logits_grad",
           binary_cross_entropy_with_logits_grad(logits, targets, **options), x.grad)
     return check.report(torch)
+
+
+def chunked_loss_and_grads(hidden, weight, targets, chunk_rows, ignore_index, reduction):
+    r"""The loss of ``hidden @ weight.T`` and its gradients, ``chunk_rows`` rows at a time.
+
+    The body of :func:`chunked_linear_cross_entropy`'s forward: no autograd,
+    and no array of shape (N, V): the one (R, V) array is a chunk's logits,
+    turned in place into their exponentials, the softmax and its gradient.
+
+    Parameters
+    ----------
+    hidden : torch.Tensor of shape (N, d)
+        The last hidden states $h_n$.
+    weight : torch.Tensor of shape (V, d)
+        The output layer's weight $W$; the logits are $x_n = W h_n$.
+    targets : torch.Tensor of int, shape (N,)
+        Class indices $y_n$, or ``ignore_index``.
+    chunk_rows : int
+        R, rows per chunk.
+    ignore_index : int
+        Target value that counts for nothing.
+    reduction : {"mean", "sum"}
+        Mean over the rows not ignored, or sum.
+
+    Returns
+    -------
+    loss : torch.Tensor of shape ()
+        $\ell$; NaN for a mean over no rows, as in torch.
+    grad_hidden : torch.Tensor of shape (N, d)
+        $\partial \ell / \partial h$.
+    grad_weight : torch.Tensor of shape (V, d)
+        $\partial \ell / \partial W$.
+    """
+    torch = import_torch()
+    num_rows = hidden.shape[0]
+    kept = targets != ignore_index  # (N,)
+    count = kept.sum().to(hidden.dtype)  # (): the mean's denominator
+    scale = 1 / count if reduction == "mean" else torch.ones((), dtype=hidden.dtype)  # ()
+    total = torch.zeros((), dtype=hidden.dtype)  # (): sum of the losses
+    grad_hidden = torch.empty_like(hidden)  # (N, d)
+    grad_weight = torch.zeros_like(weight)  # (V, d)
+    for start in range(0, num_rows, chunk_rows):
+        rows = slice(start, min(start + chunk_rows, num_rows))
+        h = hidden[rows]  # (R, d)
+        kept_rows = kept[rows]  # (R,)
+        safe_targets = torch.where(kept_rows, targets[rows], 0)  # (R,)
+        logits = h @ weight.T  # (R, V): the only (R, V) array
+        correct = logits.gather(1, safe_targets[:, None])  # (R, 1)
+        row_max = logits.amax(dim=1, keepdim=True)  # (R, 1)
+        exps = logits.sub_(row_max).exp_()  # (R, V): e^{x - m}, in place
+        sums = exps.sum(dim=1, keepdim=True)  # (R, 1)
+        losses = sums.log() - (correct - row_max)  # (R, 1): lse - x_y
+        total += torch.where(kept_rows, losses[:, 0], 0).sum()  # ()
+        grad_logits = exps.div_(sums)  # (R, V): p, in place
+        grad_logits[torch.arange(len(h)), safe_targets] -= 1  # (R, V): p - onehot
+        grad_logits *= torch.where(kept_rows, scale, 0)[:, None]  # (R, V): 0 if ignored
+        grad_hidden[rows] = grad_logits @ weight  # (R, d)
+        grad_weight.addmm_(grad_logits.T, h)  # (V, d): += G^T h
+    loss = total / count if reduction == "mean" else total  # ()
+    return loss, grad_hidden, grad_weight
+
+
+@functools.cache
+def chunked_function():
+    """The ``torch.autograd.Function`` behind :func:`chunked_linear_cross_entropy`.
+
+    Made on first use, so that importing celoss never imports torch. The
+    forward computes the loss and both gradients (for an upstream gradient
+    of 1) and keeps only the gradients; the backward scales them by the
+    upstream gradient. Nothing of size (N, V) is kept between the two.
+    """
+    torch = import_torch()
+
+    class ChunkedLinearCrossEntropy(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, hidden, weight, targets, chunk_rows, ignore_index, reduction):
+            loss, grad_hidden, grad_weight = chunked_loss_and_grads(
+                hidden, weight, targets, chunk_rows, ignore_index, reduction)
+            ctx.save_for_backward(grad_hidden, grad_weight)  # (N, d), (V, d)
+            return loss  # ()
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            grad_hidden, grad_weight = ctx.saved_tensors
+            # d loss / d hidden and d weight, then None for the four other inputs.
+            return grad_output * grad_hidden, grad_output * grad_weight, None, None, None, None
+
+    return ChunkedLinearCrossEntropy
+
+
+def chunked_linear_cross_entropy(hidden, weight, targets, *, chunk_rows=256,
+                                 ignore_index=-100, reduction="mean"):
+    r"""Cross-entropy of a language model's output layer without its (N, V) logits.
+
+    In training, the logits $x = h W^\top$ of N positions over a vocabulary
+    of V tokens are the largest arrays of the step, and autograd keeps a
+    log-softmax that size for the backward. This function takes the hidden
+    states and the output layer's weight instead, and runs over the rows
+    in chunks: each chunk's logits, loss and gradients are computed in the
+    forward and the logits dropped; only the gradients with respect to
+    ``hidden`` and ``weight``, (N, d) and (V, d), are kept for the
+    backward. Extra memory is one chunk's logits, ``chunk_rows`` x V.
+
+    Parameters
+    ----------
+    hidden : torch.Tensor of shape (N, d)
+        Hidden states $h_n$, floating point (flatten (B, T, d) to (B*T, d)).
+    weight : torch.Tensor of shape (V, d)
+        The output layer's weight $W$ (``nn.Linear(d, V, bias=False).weight``).
+    targets : torch.Tensor of int, shape (N,)
+        Class indices $y_n$ in ``[0, V)`` or ``ignore_index``.
+    chunk_rows : int, default 256
+        Rows per chunk: memory against the number of matrix products.
+    ignore_index : int, default -100
+        Target value that contributes to neither the loss, the mean's
+        denominator, nor the gradients.
+    reduction : {"mean", "sum"}, default "mean"
+        As in ``torch.nn.functional.cross_entropy``.
+
+    Returns
+    -------
+    loss : torch.Tensor of shape ()
+        ``F.cross_entropy(hidden @ weight.T, targets, ...)``, differentiable
+        with respect to ``hidden`` and ``weight``.
+
+    Raises
+    ------
+    ValueError
+        For a reduction other than "mean" or "sum", ``chunk_rows < 1``, or
+        shapes that do not fit together.
+    ImportError
+        If torch is not installed.
+
+    Notes
+    -----
+    With $p_n = \mathrm{softmax}(W h_n)$, $e_{y_n}$ the one-hot target,
+    $s_n = 1/D$ for the mean over the $D$ rows not ignored ($1$ for the sum)
+    and $s_n = 0$ for an ignored row, the gradient of the logits is
+    $g_n = s_n (p_n - e_{y_n})$, and
+
+    $$\frac{\partial \ell}{\partial h_n} = W^\top g_n, \qquad
+    \frac{\partial \ell}{\partial W} = \sum_n g_n h_n^\top$$
+
+    summed chunk by chunk. Not supported: class weights, label smoothing,
+    ``reduction="none"``, probability targets, a bias, gradients for the
+    targets, and a second derivative (the backward is not differentiable).
+
+    Examples
+    --------
+    ```python
+    import torch
+    import torch.nn.functional as F
+    from celoss.parity import chunked_linear_cross_entropy
+
+    torch.manual_seed(0)
+    hidden = torch.randn(6, 4, requires_grad=True)  # (N, d)
+    weight = torch.randn(10, 4, requires_grad=True)  # (V, d)
+    targets = torch.tensor([1, 5, -100, 9, 0, 3])  # (N,): one ignored
+    loss = chunked_linear_cross_entropy(hidden, weight, targets, chunk_rows=4)
+    loss.backward()
+    reference = F.cross_entropy(hidden @ weight.T, targets)
+    print(f"{loss.item():.5f} {reference.item():.5f}", tuple(weight.grad.shape))
+    #> 3.38282 3.38282 (10, 4)
+    ```
+    """
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f'reduction must be "mean" or "sum", got {reduction!r} '
+                         '(for "none", use torch.nn.functional.cross_entropy)')
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    if (hidden.ndim != 2 or weight.ndim != 2 or hidden.shape[1] != weight.shape[1]
+            or targets.shape != hidden.shape[:1]):
+        raise ValueError(
+            "expected hidden (N, d), weight (V, d) and targets (N,), got "
+            f"{tuple(hidden.shape)}, {tuple(weight.shape)} and {tuple(targets.shape)}")
+    return chunked_function().apply(hidden, weight, targets, chunk_rows, ignore_index,
+                                    reduction)
