@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.metadata
 import logging
 import posixpath
 import re
@@ -57,6 +58,8 @@ DOWNLOAD_ICON = (
 )
 
 # Shared CSS files of the current build: relative path -> content.
+# How many converted notebooks .cache/ipynb/ keeps (a few versions of each page).
+KEEP_IPYNB = 64
 _css: dict[str, str] = {}
 # Notebooks of the current build: relative path in site -> .ipynb text.
 _ipynb: dict[str, str] = {}
@@ -73,9 +76,14 @@ def to_ipynb(source: Path) -> str:
     """Return the .ipynb text of a jupytext notebook, without outputs.
 
     The kernelspec is set to ``python3``, so Jupyter runs it in the kernel
-    where celoss is installed.
+    where celoss is installed. Cell ids come from each cell's position and
+    text (jupytext draws random ones), so the same source always gives the
+    same file.
     """
     nb = jupytext.read(source)
+    for number, cell in enumerate(nb.cells):
+        digest = hashlib.sha256(f"{number}\0{cell.source}".encode()).hexdigest()
+        cell.id = f"cell-{number}-{digest[:8]}"
     nb.metadata.pop("jupytext", None)
     nb.metadata["kernelspec"] = {
         "display_name": "Python 3",
@@ -85,6 +93,26 @@ def to_ipynb(source: Path) -> str:
     nb.metadata.setdefault("language_info", {"name": "python"})
     nbformat.validate(nb)
     return nbformat.writes(nb)
+
+
+def cached_ipynb(source: Path, root: Path) -> str:
+    """:func:`to_ipynb`, kept in ``.cache/ipynb/`` under a hash of the source and the tools."""
+    h = hashlib.sha256(source.read_bytes())
+    for name in ("jupytext", "nbformat"):
+        h.update(f"{name}=={importlib.metadata.version(name)}".encode())
+    h.update(Path(__file__).read_bytes())  # this conversion's own code
+    path = root / ".cache" / "ipynb" / f"{h.hexdigest()[:20]}.ipynb"
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    text = to_ipynb(source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+    older = sorted(path.parent.glob("*.ipynb"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in older[KEEP_IPYNB:]:
+        old.unlink(missing_ok=True)
+    return text
 
 
 def share_css(html: str, page_url: str) -> str:
@@ -169,7 +197,7 @@ def on_page_content(html, page, config, files):
     source = Path(page.file.abs_src_path)
     name = source.with_suffix(".ipynb").name
     dest = Path(page.file.dest_uri).parent / name
-    _ipynb[dest.as_posix()] = to_ipynb(source)
+    _ipynb[dest.as_posix()] = cached_ipynb(source, Path(config.config_file_path).parent)
     href = get_relative_url(dest.as_posix(), page.url)
     button = (
         f'<a href="{href}" download="{name}" class="md-content__button md-icon" '

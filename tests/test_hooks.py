@@ -339,3 +339,85 @@ def test_chapter_cases_that_disagree_or_crash_fail_the_gate(matrix, gate, tmp_pa
     assert "A fake chapter: disagrees" in message and "step 'W gradient'" in message
     assert "A fake chapter: crashes" in message
     assert "ImportError: nope" in message
+
+
+# ------------------------------------------------------------ notebook_pages.py
+
+NOTEBOOK = '''# %% [markdown]
+# # A page
+#
+# Two cells.
+
+# %%
+print(1 + 1)
+'''
+
+
+def test_ipynb_download_is_the_same_file_for_the_same_source(tmp_path):
+    pages = load("notebook_pages")
+    source = tmp_path / "page.py"
+    source.write_text(NOTEBOOK)
+    first = pages.to_ipynb(source)
+    assert pages.to_ipynb(source) == first  # jupytext's random cell ids are replaced
+    import nbformat
+
+    notebook = nbformat.reads(first, as_version=4)
+    nbformat.validate(notebook)
+    assert [cell.cell_type for cell in notebook.cells] == ["markdown", "code"]
+    assert len({cell.id for cell in notebook.cells}) == 2
+
+
+def test_ipynb_download_is_cached_on_the_source(tmp_path, monkeypatch):
+    pages = load("notebook_pages")
+    source = tmp_path / "page.py"
+    source.write_text(NOTEBOOK)
+    first = pages.cached_ipynb(source, tmp_path)
+    monkeypatch.setattr(pages, "to_ipynb", lambda path: pytest.fail("converted again"))
+    assert pages.cached_ipynb(source, tmp_path) == first
+    source.write_text(NOTEBOOK.replace("1 + 1", "2 + 2"))
+    monkeypatch.setattr(pages, "to_ipynb", lambda path: "converted")
+    assert pages.cached_ipynb(source, tmp_path) == "converted"  # an edit converts again
+
+
+# -------------------------------------------------------------- render_cache.py
+
+
+class FakeIndex:
+    """Material's SearchIndex as render_cache sees it: entries and the adder."""
+
+    def __init__(self):
+        self.entries, self.parsed = [], []
+
+    def add_entry_from_context(self, page):
+        self.parsed.append(page.url)
+        self.entries.append({"location": page.url, "title": page.title, "text": page.content})
+
+
+def fake_page(url, content):
+    return SimpleNamespace(url=url, title=url.upper(), meta={}, toc=[], content=content)
+
+
+def test_search_entries_are_reused_only_for_an_unchanged_page():
+    cache = load("render_cache")
+    cache._known.clear()
+    first = FakeIndex()
+    first.add_entry_from_context = cache.cached_indexing(first, {"lang": ["en"]})
+    first.add_entry_from_context(fake_page("a/", "<p>alpha</p>"))
+    first.add_entry_from_context(fake_page("b/", "<p>beta</p>"))
+
+    second = FakeIndex()
+    second.add_entry_from_context = cache.cached_indexing(second, {"lang": ["en"]})
+    second.add_entry_from_context(fake_page("a/", "<p>alpha</p>"))
+    second.add_entry_from_context(fake_page("b/", "<p>beta, edited</p>"))
+    assert second.parsed == ["b/"]  # only the edited page is parsed again
+    assert second.entries == [{"location": "a/", "title": "A/", "text": "<p>alpha</p>"},
+                              {"location": "b/", "title": "B/", "text": "<p>beta, edited</p>"}]
+    second.entries[0]["text"] = "changed by a later step"
+    third = FakeIndex()
+    third.add_entry_from_context = cache.cached_indexing(third, {"lang": ["en"]})
+    third.add_entry_from_context(fake_page("a/", "<p>alpha</p>"))
+    assert third.entries[0]["text"] == "<p>alpha</p>"  # the cache holds its own copy
+    other = FakeIndex()
+    other.add_entry_from_context = cache.cached_indexing(other, {"lang": ["de"]})
+    other.add_entry_from_context(fake_page("a/", "<p>alpha</p>"))
+    assert other.parsed == ["a/"]  # other search settings: parsed again
