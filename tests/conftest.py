@@ -67,3 +67,29 @@ def seed_logits():
 def seed_targets():
     """The seed walkthrough's targets."""
     return np.array([0, 1])
+
+
+# ------------------------------------------- the real site, built once per run
+
+
+@pytest.fixture(scope="session")
+def built_site():
+    """``(process, site folder)``: ``mkdocs build --strict`` of the real project.
+
+    One build for the whole run (tests/browser/site.py: build_process), shared
+    by tests/test_docs_build.py and the browser, link and accessibility tests.
+    """
+    from browser.site import build_process
+
+    return build_process()
+
+
+@pytest.fixture(scope="session")
+def site():
+    """The built site's folder; fails (with the build's log) if the build failed."""
+    from browser.site import BuildFailed, build
+
+    try:
+        return build()
+    except BuildFailed as error:
+        pytest.fail(f"mkdocs build --strict failed:\n{error}")

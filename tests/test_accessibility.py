@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
@@ -24,8 +23,6 @@ from browser.site import (
     AXE,
     AXE_HINT,
     CHECKS,
-    BuildFailed,
-    build,
     launch,
     pages,
     visit_every_page,
@@ -33,14 +30,6 @@ from browser.site import (
 
 pytestmark = pytest.mark.slow
 SEVERE = {"serious", "critical"}
-
-
-@pytest.fixture(scope="module")
-def site() -> Path:
-    try:
-        return build()
-    except BuildFailed as error:
-        pytest.fail(f"mkdocs build --strict failed:\n{error}")
 
 
 def severe(found: dict[str, list[dict]]) -> dict[str, list[str]]:

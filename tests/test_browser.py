@@ -29,8 +29,6 @@ import pytest
 
 from browser.site import (
     ROOT,
-    BuildFailed,
-    build,
     launch,
     new_context,
     open_page,
@@ -44,14 +42,6 @@ pytestmark = pytest.mark.slow
 # TeX a reader should never see: $...$ or a lone $, \( \) \[ \], a command.
 RAW_TEX = re.compile(r"\$|\\[()\[\]]|\\[A-Za-z]{2,}")
 TEX_IN_SOURCE = re.compile(r"\$[^$\n]+\$")
-
-
-@pytest.fixture(scope="module")
-def site() -> Path:
-    try:
-        return build()
-    except BuildFailed as error:
-        pytest.fail(f"mkdocs build --strict failed:\n{error}")
 
 
 @pytest.fixture(scope="module")

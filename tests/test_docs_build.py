@@ -104,18 +104,10 @@ TINY_NOTEBOOK = """\
 # ---------------------------------------------------------------- the real build
 
 
-@pytest.fixture(scope="session")
-def built_site(tmp_path_factory):
-    """Build the real project once for the session; returns (process, site dir)."""
-    site = tmp_path_factory.mktemp("site")
-    return run_build(ROOT, site), site
-
-
-@pytest.fixture(scope="session")
-def site(built_site):
-    proc, site = built_site
-    assert proc.returncode == 0, output(proc)[-5000:]
-    return site
+# `built_site` (the finished build and its folder) and `site` (its folder, the
+# build having passed) come from tests/conftest.py: one build of the real
+# project for the whole test run, shared with the browser, link and
+# accessibility tests.
 
 
 def html_pages(site: Path) -> list[Path]:

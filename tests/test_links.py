@@ -17,7 +17,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
-from browser.site import BuildFailed, base_path, build, pages
+from browser.site import base_path, pages
 
 pytestmark = pytest.mark.slow
 ORIGIN = "http://site.test"  # any origin: only paths under it are compared
@@ -42,14 +42,6 @@ class Refs(HTMLParser):
             elif name in self.ATTRS:
                 parts = value.split(",") if name == "srcset" else [value]
                 self.urls += [(tag, part.strip().split(" ")[0]) for part in parts]
-
-
-@pytest.fixture(scope="module")
-def site() -> Path:
-    try:
-        return build()
-    except BuildFailed as error:
-        pytest.fail(f"mkdocs build --strict failed:\n{error}")
 
 
 @pytest.fixture(scope="module")

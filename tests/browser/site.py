@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,22 +54,33 @@ class BuildFailed(RuntimeError):
 
 
 @functools.cache
-def build() -> Path:
-    """Build the real project once per process; return the site folder.
+def build_process() -> tuple[subprocess.CompletedProcess, Path]:
+    """Build the real project once per process: (the finished build, its site folder).
 
-    ``CELOSS_BUILT_SITE=<folder>`` reuses a site built by hand instead (quick
-    local iteration on these tests only; ``make test`` never sets it).
+    ``mkdocs build --strict`` into a temporary folder, with the project's
+    caches. tests/conftest.py hands it to every test of the built site
+    (tests/test_docs_build.py reads its log too), so ``make test`` builds the
+    full site once.
     """
-    if os.environ.get("CELOSS_BUILT_SITE"):
-        return Path(os.environ["CELOSS_BUILT_SITE"]).resolve()
     site = Path(tempfile.mkdtemp(prefix="celoss-site-"))
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
         cwd=ROOT, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
         capture_output=True, text=True, timeout=1200,
     )
+    return proc, site
+
+
+def build() -> Path:
+    """The site folder of :func:`build_process`; :class:`BuildFailed` with its log if it failed.
+
+    ``CELOSS_BUILT_SITE=<folder>`` reuses a site built by hand instead (quick
+    local iteration on these tests only; ``make test`` never sets it).
+    """
+    if os.environ.get("CELOSS_BUILT_SITE"):
+        return Path(os.environ["CELOSS_BUILT_SITE"]).resolve()
+    proc, site = build_process()
     if proc.returncode != 0:
-        shutil.rmtree(site, ignore_errors=True)
         raise BuildFailed((proc.stdout + proc.stderr)[-5000:])
     return site
 
