@@ -272,6 +272,9 @@ def ulps(ours, reference):
     return f"{count} unit{'' if count == 1 else 's'} in the last place"
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+
+
 def _status_bytes(field):
     """``VmRSS`` (resident now) or ``VmHWM`` (resident at the peak) from /proc/self/status."""
     with open("/proc/self/status") as status:
@@ -284,14 +287,21 @@ def peak_memory(function):
 
     Linux keeps a high-water mark of each process's resident memory,
     ``VmHWM``, and resets it to the current resident size when 5 is written
-    to /proc/self/clear_refs. So: give free heap memory back to the system
-    (glibc's ``malloc_trim``, or a block kept from an earlier call would be
-    reused without being counted), reset the mark, read the resident size,
+    to /proc/self/clear_refs. So: reset the mark, read the resident size,
     call, read the mark. The difference counts every page the call touched
     beyond what was resident before it, arrays it freed before returning
-    included, and nothing from earlier calls, to within a few hundred KiB
-    (heap pages the allocator could not give back and then reused). Linux
-    only.
+    included, and nothing from earlier calls. Linux only.
+
+    The allocator must not blur this. glibc serves a large array from pages
+    of its own (``mmap``) and returns them when the array is freed, but it
+    raises that size threshold each time such an array is freed, up to
+    32 MiB, after which arrays come from its heap, where freed pages may stay
+    resident and be reused uncounted, or be left unusable so that a call
+    takes new ones: the same call then measures differently depending on
+    what ran before. So the threshold is fixed at glibc's own starting value,
+    128 KiB, for the rest of the process (``mallopt``), and free heap memory
+    is given back (``malloc_trim``) before each measurement. What remains is
+    a few hundred KiB of heap pages that cannot be given back.
 
     Parameters
     ----------
@@ -326,8 +336,10 @@ def peak_memory(function):
     #> 1048576.0 8 MiB
     ```
     """
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to give back
-        ctypes.CDLL(None).malloc_trim(0)
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to set
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)  # arrays from 128 KiB: own pages
+        libc.malloc_trim(0)  # free heap pages back to the system
     with open("/proc/self/clear_refs", "w") as clear_refs:
         clear_refs.write("5")  # VmHWM := VmRSS
     before = _status_bytes("VmRSS")
