@@ -11,7 +11,9 @@ checkout and its caches are never touched and the first build is truly cold.
 Then, in that copy:
 
 1. **cold**: ``mkdocs build --strict`` with no cache at all;
-2. **unchanged**: the same build again;
+2. **unchanged**: the same build again (``hooks/up_to_date.py`` finds no
+   input changed and stops early), then **unchanged, full render**: the same
+   with ``CELOSS_FULL_BUILD=1``, every page rendered again from the caches;
 3. **Markdown edit**: a sentence appended to docs/index.md; no notebook may run;
 4. **src/ edit**: a comment appended to src/celoss/__init__.py; every notebook
    must run again and the parity gate must not come from its cache (the
@@ -45,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("mkdocs.yml", "hooks", "docs", "overrides", "src")
 GOALS = {"cold": 90.0, "unchanged": 3.0, "markdown edit": 5.0, "serve, markdown edit": 5.0}
 EXECUTED = re.compile(r"notebook (\S+): executed in ([\d.]+) s")
+UP_TO_DATE = "Site up to date"
 GATE = re.compile(r"celoss agrees with torch .*?\(([\d.]+) s(, cached[^)]*)?\)")
 
 
@@ -60,16 +63,18 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-def environment(project: Path) -> dict:
-    return {**os.environ, "PYTHONPATH": str(project / "src"), "NO_MKDOCS_2_WARNING": "1"}
+def environment(project: Path, **extra: str) -> dict:
+    return {**os.environ, "PYTHONPATH": str(project / "src"), "NO_MKDOCS_2_WARNING": "1",
+            **extra}
 
 
-def build(project: Path) -> tuple[float, str]:
+def build(project: Path, **extra_env: str) -> tuple[float, str]:
     """One ``mkdocs build --strict``; (wall seconds, log). Stops on a failed build."""
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(project / "site")],
-        cwd=project, env=environment(project), capture_output=True, text=True, timeout=1800,
+        cwd=project, env=environment(project, **extra_env), capture_output=True, text=True,
+        timeout=1800,
     )
     seconds = time.perf_counter() - start
     log = proc.stdout + proc.stderr
@@ -157,14 +162,24 @@ def main() -> int:
             problems.append(f"cold build ran {sorted(executed(cold_log))}, expected {pages}")
 
         seconds, log = build(project)
-        row("unchanged", seconds, f"{len(executed(log))} notebooks run")
+        skipped = UP_TO_DATE in log
+        row("unchanged", seconds, "site up to date, nothing rendered" if skipped
+            else f"rendered, {len(executed(log))} notebooks run")
         if executed(log):
             problems.append(f"unchanged rebuild ran notebooks: {sorted(executed(log))}")
+
+        seconds, log = build(project, CELOSS_FULL_BUILD="1")
+        row("unchanged, full render", seconds,
+            f"CELOSS_FULL_BUILD=1: every page rendered, {len(executed(log))} notebooks run")
+        if executed(log) or UP_TO_DATE in log:
+            problems.append("CELOSS_FULL_BUILD=1 did not render every page from the caches")
 
         with open(project / "docs" / "index.md", "a") as page:
             page.write("\nOne more sentence, written by benchmarks/bench_build.py.\n")
         seconds, log = build(project)
         row("markdown edit", seconds, f"{len(executed(log))} notebooks run")
+        if UP_TO_DATE in log:
+            problems.append("a Markdown edit was taken for an up-to-date site")
         if executed(log):
             problems.append(f"a Markdown edit ran notebooks: {sorted(executed(log))}")
         if "One more sentence" not in (project / "site" / "index.html").read_text():

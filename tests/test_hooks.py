@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -421,3 +423,90 @@ def test_search_entries_are_reused_only_for_an_unchanged_page():
     other.add_entry_from_context = cache.cached_indexing(other, {"lang": ["de"]})
     other.add_entry_from_context(fake_page("a/", "<p>alpha</p>"))
     assert other.parsed == ["a/"]  # other search settings: parsed again
+
+
+# ---------------------------------------------------------------- up_to_date.py
+
+
+def tiny_project(root: Path) -> Path:
+    """A two-page MkDocs project with the up_to_date hook (the default theme: fast)."""
+    (root / "docs").mkdir(parents=True)
+    (root / "hooks").mkdir()
+    (root / "hooks" / "up_to_date.py").write_text((ROOT / "hooks" / "up_to_date.py").read_text())
+    (root / "docs" / "index.md").write_text("# Home\n\nSee [the other page](other.md).\n")
+    (root / "docs" / "other.md").write_text("# Other\n")
+    (root / "mkdocs.yml").write_text("site_name: tiny\nhooks:\n  - hooks/up_to_date.py\n")
+    return root
+
+
+def mkdocs_build(project: Path, *args: str, **env: str) -> bool:
+    """Build the tiny project; True if the hook said it was up to date."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "-d", "site", *args], cwd=project,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", **env},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = proc.stdout + proc.stderr
+    assert ("Site up to date" in log) != ("Documentation built" in log), log
+    return "Site up to date" in log
+
+
+def test_build_with_nothing_changed_stops_early_and_any_change_builds(tmp_path):
+    project = tiny_project(tmp_path / "project")
+    assert not mkdocs_build(project)  # first build
+    page = project / "site" / "index.html"
+    before = page.stat().st_mtime_ns
+    assert mkdocs_build(project)  # nothing changed: skipped
+    assert page.stat().st_mtime_ns == before  # and the site left as it was
+
+    (project / "docs" / "other.md").write_text("# Other, edited\n")
+    assert not mkdocs_build(project)  # a docs edit builds
+    assert "Other, edited" in (project / "site" / "other" / "index.html").read_text()
+    assert mkdocs_build(project)
+
+    page.unlink()  # a site file removed: builds, and the file is back
+    assert not mkdocs_build(project)
+    assert page.is_file()
+    (project / "site" / "other" / "index.html").write_text("tampered")
+    assert not mkdocs_build(project)
+    assert "tampered" not in (project / "site" / "other" / "index.html").read_text()
+
+    assert not mkdocs_build(project, "--use-directory-urls")  # other options build
+    assert not mkdocs_build(project, "--dirty")  # --dirty is never skipped
+    assert not mkdocs_build(project, CELOSS_FULL_BUILD="1")  # forced
+
+
+def test_a_build_that_warned_is_never_skipped(tmp_path):
+    project = tiny_project(tmp_path / "project")
+    (project / "docs" / "index.md").write_text("# Home\n\nA [broken link](missing.md).\n")
+    assert not mkdocs_build(project)  # builds (not strict), with a warning
+    assert not mkdocs_build(project)  # so the next build builds again
+    assert not list((project / ".cache" / "build").glob("*.json"))
+
+
+def test_inputs_key_covers_the_library_and_the_installed_versions(tmp_path, monkeypatch):
+    hook = load("up_to_date")
+    project = tiny_project(tmp_path / "project")
+    config = SimpleNamespace(
+        config_file_path=str(project / "mkdocs.yml"), docs_dir=str(project / "docs"),
+        site_dir=str(project / "site"), watch=[], theme=SimpleNamespace(custom_dir=None))
+    before = hook.inputs_key(config, [])
+    assert hook.inputs_key(config, []) == before
+    assert hook.inputs_key(config, ["--strict"]) != before
+    library = hook.input_folders(config)[-1]
+    assert (library / "loss.py").is_file()  # the celoss source is an input
+    real = hook.importlib.metadata.distributions
+    monkeypatch.setattr(hook.importlib.metadata, "distributions",
+                        lambda: [SimpleNamespace(metadata={"Name": "torch"}, version="0.0")])
+    assert hook.inputs_key(config, []) != before
+    monkeypatch.setattr(hook.importlib.metadata, "distributions", real)
+    (project / "hooks" / "new_hook.py").write_text("")
+    assert hook.inputs_key(config, []) != before
+
+
+def test_serve_is_never_skipped(tmp_path):
+    hook = load("up_to_date")
+    hook.on_startup(command="serve", dirty=False)
+    config = SimpleNamespace()  # on_config must not even look at it
+    assert hook.on_config(config) is config
