@@ -187,10 +187,10 @@ for name, m in MODELS.items():
                                   device="meta")  # (B, T, V), no storage
         hidden_meta = torch.empty((m["B"], m["T"], m["d"]), dtype=torch_dtype,
                                   device="meta")  # (B, T, d)
-        assert logits_meta.numel() * logits_meta.element_size() == \
-            arithmetic[name]["logits"][dtype]
-        assert hidden_meta.numel() * hidden_meta.element_size() == \
-            arithmetic[name]["hidden"][dtype]
+        np.testing.assert_equal(logits_meta.numel() * logits_meta.element_size(),
+                                arithmetic[name]["logits"][dtype])
+        np.testing.assert_equal(hidden_meta.numel() * hidden_meta.element_size(),
+                                arithmetic[name]["hidden"][dtype])
 print("torch agrees on every size")
 
 # %% [markdown]
