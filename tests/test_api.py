@@ -2,6 +2,7 @@
 
 import ast
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -60,3 +61,10 @@ def test_math_modules_import_only_numpy_and_the_standard_library():
 
 def test_package_is_typed():
     assert (SOURCE / "py.typed").exists()
+
+
+def test_every_public_module_is_on_the_api_reference_page():
+    modules = {path.stem for path in SOURCE.glob("*.py") if not path.stem.startswith("_")}
+    page = (SOURCE.parents[1] / "docs" / "reference.md").read_text()
+    listed = set(re.findall(r"^::: celoss\.(\w+)$", page, flags=re.MULTILINE))
+    assert listed == modules

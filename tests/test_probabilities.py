@@ -105,6 +105,19 @@ def test_logsumexp_matches_torch_and_is_finite_for_huge_logits(dtype):
                                moderate - logsumexp(moderate, axis=1)[:, None], rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logsumexp_matches_torch_on_masked_infinite_and_nan_rows(dtype):
+    inf, nan = np.inf, np.nan
+    logits = np.array([[-inf, -inf, -inf], [-inf, 2.0, -inf], [inf, 1.0, -inf],
+                       [inf, inf, 0.0], [nan, 1.0, 2.0], [1000.0, -inf, 999.0]], dtype=dtype)
+    ours = logsumexp(logits, axis=1)
+    theirs = torch.logsumexp(torch.tensor(logits), 1).numpy()
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)  # -inf == -inf, inf == inf
+    assert ours[0] == -np.inf and ours[2] == np.inf
+
+
 def test_logsumexp_formula_transcribed_literally():
     logits = random_logits(5, (3, 4))
     expected = [math.log(sum(math.exp(logits[n, c]) for c in range(4))) for n in range(3)]

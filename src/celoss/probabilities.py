@@ -100,6 +100,10 @@ def logsumexp(logits, axis=-1):
     logits = np.asarray(logits)
     with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows, as in torch
         row_max = np.max(logits, axis=axis, keepdims=True)  # (N, 1)
+        # A row of -inf (every class masked) has no finite maximum to factor
+        # out: -inf - (-inf) would be NaN. Unshifted, its sum is 0 and its
+        # log-sum-exp -inf, as in torch; a +inf row gives +inf the same way.
+        row_max = np.where(np.isinf(row_max), 0, row_max)  # (N, 1)
         sums = np.sum(np.exp(logits - row_max), axis=axis, keepdims=True)  # (N, 1)
         return np.squeeze(row_max + np.log(sums), axis=axis)  # (N,)
 
