@@ -840,9 +840,9 @@ show_figure(
 # threads split the sum differently from run to run), and in float32 each
 # order rounds differently, by about $\sqrt{V}$ roundings. So the float32
 # gradients are compared with float32's tolerance widened by $\sqrt{V}$, and
-# every comparison is also made in float64, where the two paths must agree to
-# float64's tolerance: a missing row, chunk or ignored target could not hide
-# there.
+# the same steps are also made in float64 (at the two smaller $V$, and with
+# rows ignored), where the two paths must agree to float64's tolerance: a
+# missing row, chunk or ignored target could not hide there.
 
 # %%
 RTOL64, ATOL64 = celoss.TOLERANCES["float64"]
@@ -866,9 +866,10 @@ reference = [loss_ref.detach().numpy(), h_ref.grad.numpy(), W_ref.grad.numpy()]
 assert_step_agrees([loss_pt.detach().numpy(), h.grad.numpy(), W.grad.numpy()], reference, LM_V)
 assert_step_agrees([np.float32(snippets["loss_np"]), snippets["grad_hidden_np"],
                     snippets["grad_weight_np"]], reference, LM_V)
-for V in CHUNK_V:  # the measured float32 steps, then the same steps in float64
+for V in CHUNK_V:  # the measured float32 steps
     assert_step_agrees(chunk_results["chunked", V],
                        chunk_results["F.cross_entropy + autograd", V], V)
+for V in CHUNK_V[:2]:  # the same steps in float64 (the two smaller sizes: a faster build)
     hidden_t, weight_t, targets_t = chunk_inputs[V]
     theirs, ours = (training_step(loss_of, *leaves(hidden_t.double(), weight_t.double()),
                                   targets_t) for loss_of in LOSSES.values())
