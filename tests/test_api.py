@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import celoss
+import celoss.display
 
 SOURCE = pathlib.Path(celoss.__file__).parent
 
@@ -65,6 +66,12 @@ def test_package_is_typed():
 
 def test_every_public_module_is_on_the_api_reference_page():
     modules = {path.stem for path in SOURCE.glob("*.py") if not path.stem.startswith("_")}
-    page = (SOURCE.parents[1] / "docs" / "reference.md").read_text()
-    listed = set(re.findall(r"^::: celoss\.(\w+)$", page, flags=re.MULTILINE))
-    assert listed == modules
+    docs = SOURCE.parents[1] / "docs"
+    listed = []
+    for page in ("reference.md", "reference-checks.md"):
+        text = (docs / page).read_text()
+        found = re.findall(r"^::: (celoss\.\w+)$", text, flags=re.MULTILINE)
+        listed += [name.removeprefix("celoss.") for name in found]
+        for name in found:  # show_source links each module to its page
+            assert celoss.display.REFERENCE_PAGES.get(name, "reference.md") == page, name
+    assert sorted(listed) == sorted(modules)  # each public module once

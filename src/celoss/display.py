@@ -227,13 +227,18 @@ def source_without_docstring(func):
     return "\n".join(lines)
 
 
+#: The API reference page that documents each module (the others: reference.md).
+REFERENCE_PAGES = {"celoss.parity": "reference-checks.md", "celoss.display": "reference-checks.md"}
+
+
 def show_source(func):
     """Display a celoss function's source, included from the library, never retyped."""
     display = importlib.import_module("IPython.display")
     path = func.__module__.replace(".", "/") + ".py"
+    page = REFERENCE_PAGES.get(func.__module__, "reference.md")
     display.display(display.Markdown(
         f"`{func.__name__}` from `{path}`, without its docstring (that is "
-        f"in the [API reference](reference.md)):\n\n"
+        f"in the [API reference]({page})):\n\n"
         "```python\n" + source_without_docstring(func) + "\n```"
     ))
 

@@ -105,7 +105,7 @@ def online_logsumexp(x, exps, tile):
     Notes
     -----
     Over tiles $k = 1, \dots, K$ of columns $T_k$, starting from
-    $m^{(0)} = $ the most negative finite float and $d^{(0)} = 0$:
+    $m^{(0)}$ equal to the most negative finite float and $d^{(0)} = 0$:
 
     $$m^{(k)} = \max\big(m^{(k-1)}, \max_{c \in T_k} x_c\big), \qquad
     d^{(k)} = d^{(k-1)} e^{m^{(k-1)} - m^{(k)}} + \sum_{c \in T_k} e^{x_c - m^{(k)}}$$
