@@ -223,6 +223,62 @@ def test_chunked_peak_memory_is_a_fraction_of_the_unchunked():
     assert peaks["chunked"] < peaks["unchunked"] / 4  # a 64-row chunk is 2 MiB
 
 
+def test_chunked_forward_holds_one_chunk_of_logits_at_a_time():
+    from celoss.display import peak_memory
+
+    hidden, weight, targets = linear_problem(1024, 16, 8192, torch.float32)
+    hidden, weight = hidden.detach(), weight.detach()  # the loss only: no gradient arrays
+    chunk_bytes = 128 * 8192 * 4  # 4 MiB
+    loss_of = chunked(128)
+    loss_of(hidden, weight, targets)  # warm up
+    _, peak = peak_memory(lambda: loss_of(hidden, weight, targets))
+    assert peak < 1.5 * chunk_bytes  # not two chunks alive at once
+
+
+def test_chunked_computes_only_the_gradients_autograd_asks_for():
+    hidden, weight, targets = linear_problem(20, 4, 30, torch.float64, ignored=(2,))
+    frozen = weight.detach()  # e.g. a tied or frozen output layer
+    loss = parity.chunked_linear_cross_entropy(hidden, frozen, targets, chunk_rows=6)
+    loss.backward()
+    reference_hidden = hidden.detach().clone().requires_grad_()
+    torch.nn.functional.cross_entropy(reference_hidden @ frozen.T, targets).backward()
+    np.testing.assert_allclose(hidden.grad.numpy(), reference_hidden.grad.numpy(),
+                               rtol=1e-10, atol=1e-12)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.shape) or t,
+                                                  lambda t: t):
+        parity.chunked_linear_cross_entropy(hidden, frozen, targets, chunk_rows=6)
+    assert saved == [(20, 4)]  # no (V, d) gradient for the frozen weight
+    with torch.no_grad():  # e.g. a validation loss: the value only
+        value = parity.chunked_linear_cross_entropy(hidden, weight, targets, chunk_rows=6)
+    assert value.grad_fn is None
+    assert value.item() == pytest.approx(
+        torch.nn.functional.cross_entropy(hidden @ weight.T, targets).item(), rel=1e-12)
+
+
+def test_chunked_under_bfloat16_autocast_matches_float32():
+    hidden, weight, targets = linear_problem(40, 16, 300, torch.float32, ignored=(3,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = value_and_grads(chunked(16), hidden, weight, targets)
+    reference = value_and_grads(chunked(16), hidden, weight, targets)  # float32
+    assert ours[0].dtype == torch.float32  # as autocast's own cross-entropy
+    assert [grad.dtype for grad in ours[1:]] == [torch.float32, torch.float32]
+    assert_same(ours, reference, torch.float32)  # autocast changes nothing inside
+    half = value_and_grads(chunked(16), hidden.bfloat16(), weight.bfloat16(), targets)
+    assert [grad.dtype for grad in half[1:]] == [torch.bfloat16, torch.bfloat16]
+    np.testing.assert_allclose(half[0].item(), reference[0].item(), rtol=1e-2)
+
+
+def test_chunked_second_derivative_raises_instead_of_returning_zero():
+    hidden, weight, targets = linear_problem(8, 3, 5, torch.float64)
+    loss = parity.chunked_linear_cross_entropy(hidden, weight, targets, chunk_rows=3)
+    with pytest.raises(RuntimeError, match="no second derivative"):
+        torch.autograd.grad(loss, hidden, create_graph=True)
+    loss = parity.chunked_linear_cross_entropy(hidden, weight, targets, chunk_rows=3)
+    (grad_hidden,) = torch.autograd.grad(loss, hidden)  # a first derivative is fine
+    assert grad_hidden.shape == hidden.shape
+
+
 @pytest.mark.parametrize("options, message", [
     ({"reduction": "none"}, 'reduction must be "mean" or "sum"'),
     ({"chunk_rows": 0}, "chunk_rows must be at least 1"),

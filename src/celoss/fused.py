@@ -25,10 +25,10 @@ from .nll import target_weights
 from .reduction import reduce_loss
 
 #: Bytes of logits one thread works on at a time. The block and its
-#: exponentials stay in the cache between the passes over them (max, shift,
-#: exp, sum), and each block carries enough work to hide the ~30 NumPy calls
-#: of Python overhead it costs: 128 KiB blocks were twice as slow as 1 MiB on
-#: the benchmark machine (512 KiB L2 per core, 32 MiB shared L3);
+#: exponentials stay in the shared L3 cache between the passes over them (max,
+#: shift, exp, sum), and each block carries enough work to hide the ~30 NumPy
+#: calls of Python overhead it costs: 128 KiB blocks were twice as slow as
+#: 1 MiB on the benchmark machine (1 MiB L2 per core, 32 MiB shared L3);
 #: ``benchmarks/bench_fused.py`` measures it.
 BLOCK_BYTES = 1024 * 1024
 
@@ -227,14 +227,14 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
 
     Notes
     -----
-    With $\text{lse}_n = \log \sum_c e^{x_{n,c}}$, $W = \sum_c w_c$ and
+    With $\text{lse}_n = \log \sum_c e^{x_{n,c}}$, $w_\Sigma = \sum_c w_c$ and
     $s_n$ = ``scale``:
 
     $$l_n = (1 - \varepsilon)\, w_{y_n} (\text{lse}_n - x_{n,y_n})
-    + \frac{\varepsilon}{C} \Big(W\, \text{lse}_n - \sum_c w_c x_{n,c}\Big)$$
+    + \frac{\varepsilon}{C} \Big(w_\Sigma\, \text{lse}_n - \sum_c w_c x_{n,c}\Big)$$
 
     $$\frac{\partial \ell}{\partial x_{n,c}} = s_n \Big(
-    \big((1 - \varepsilon) w_{y_n} + \tfrac{\varepsilon}{C} W\big) p_{n,c}
+    \big((1 - \varepsilon) w_{y_n} + \tfrac{\varepsilon}{C} w_\Sigma\big) p_{n,c}
     - (1 - \varepsilon) w_{y_n} [c = y_n] - \tfrac{\varepsilon}{C} w_c \Big)$$
     """
     num_rows, num_classes = x.shape
@@ -359,7 +359,9 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
 
     (0 for ignored rows), reduced as in :func:`celoss.reduce_loss`. The
     gradient is $p_{n,c} \sum_k w_k q_{n,k} - w_c q_{n,c}$ divided by the
-    mean's denominator, as in :func:`celoss.cross_entropy_grad`; its
+    mean's denominator, with $q_{n,k} = (1 - \varepsilon)[k = y_n] +
+    \varepsilon / C$ the smoothed target, as in
+    :func:`celoss.cross_entropy_grad`; its
     exponentials are the ones the log-sum-exp already computed.
 
     Blocks hold ``BLOCK_BYTES`` of logits; rows longer than that are

@@ -332,12 +332,17 @@ def compare_binary_with_torch(logits, targets, *, weight=None, pos_weight=None,
     return check.report(torch)
 
 
-def chunked_loss_and_grads(hidden, weight, targets, chunk_rows, ignore_index, reduction):
+def chunked_loss_and_grads(hidden, weight, targets, chunk_rows, ignore_index, reduction,
+                           need_hidden=True, need_weight=True):
     r"""The loss of ``hidden @ weight.T`` and its gradients, ``chunk_rows`` rows at a time.
 
-    The body of :func:`chunked_linear_cross_entropy`'s forward: no autograd,
-    and no array of shape (N, V): the one (R, V) array is a chunk's logits,
-    turned in place into their exponentials, the softmax and its gradient.
+    The body of :func:`chunked_linear_cross_entropy`'s forward. It records no
+    autograd graph and builds no array of shape (N, V): the one (R, V) array,
+    a chunk's logits, is turned in place into their exponentials, the softmax
+    and its gradient, and released before the next chunk's is made. float16
+    and bfloat16 inputs are computed in float32, with autocast off, as
+    autocast computes cross-entropy; the gradients come back in the inputs'
+    dtypes.
 
     Parameters
     ----------
@@ -353,42 +358,62 @@ def chunked_loss_and_grads(hidden, weight, targets, chunk_rows, ignore_index, re
         Target value that counts for nothing.
     reduction : {"mean", "sum"}
         Mean over the rows not ignored, or sum.
+    need_hidden, need_weight : bool, default True
+        Whether to compute $\partial \ell / \partial h$ and
+        $\partial \ell / \partial W$; without them only the loss is computed.
 
     Returns
     -------
     loss : torch.Tensor of shape ()
-        $\ell$; NaN for a mean over no rows, as in torch.
-    grad_hidden : torch.Tensor of shape (N, d)
-        $\partial \ell / \partial h$.
-    grad_weight : torch.Tensor of shape (V, d)
-        $\partial \ell / \partial W$.
+        $\ell$, in float32 for float16 or bfloat16 inputs; NaN for a mean
+        over no rows, as in torch.
+    grad_hidden : torch.Tensor of shape (N, d) or None
+        $\partial \ell / \partial h$, if ``need_hidden``.
+    grad_weight : torch.Tensor of shape (V, d) or None
+        $\partial \ell / \partial W$, if ``need_weight``.
     """
     torch = import_torch()
-    num_rows = hidden.shape[0]
-    kept = targets != ignore_index  # (N,)
-    count = kept.sum().to(hidden.dtype)  # (): the mean's denominator
-    scale = 1 / count if reduction == "mean" else torch.ones((), dtype=hidden.dtype)  # ()
-    total = torch.zeros((), dtype=hidden.dtype)  # (): sum of the losses
-    grad_hidden = torch.empty_like(hidden)  # (N, d)
-    grad_weight = torch.zeros_like(weight)  # (V, d)
-    for start in range(0, num_rows, chunk_rows):
-        rows = slice(start, min(start + chunk_rows, num_rows))
-        h = hidden[rows]  # (R, d)
-        kept_rows = kept[rows]  # (R,)
-        safe_targets = torch.where(kept_rows, targets[rows], 0)  # (R,)
-        logits = h @ weight.T  # (R, V): the only (R, V) array
-        correct = logits.gather(1, safe_targets[:, None])  # (R, 1)
-        row_max = logits.amax(dim=1, keepdim=True)  # (R, 1)
-        exps = logits.sub_(row_max).exp_()  # (R, V): e^{x - m}, in place
-        sums = exps.sum(dim=1, keepdim=True)  # (R, 1)
-        losses = sums.log() - (correct - row_max)  # (R, 1): lse - x_y
-        total += torch.where(kept_rows, losses[:, 0], 0).sum()  # ()
-        grad_logits = exps.div_(sums)  # (R, V): p, in place
-        grad_logits[torch.arange(len(h)), safe_targets] -= 1  # (R, V): p - onehot
-        grad_logits *= torch.where(kept_rows, scale, 0)[:, None]  # (R, V): 0 if ignored
-        grad_hidden[rows] = grad_logits @ weight  # (R, d)
-        grad_weight.addmm_(grad_logits.T, h)  # (V, d): += G^T h
-    loss = total / count if reduction == "mean" else total  # ()
+    dtype = torch.promote_types(hidden.dtype, weight.dtype)
+    if dtype in (torch.float16, torch.bfloat16):
+        dtype = torch.float32  # as autocast runs cross-entropy
+    device = hidden.device
+    with torch.no_grad(), torch.autocast(device.type, enabled=False):
+        hidden_c, weight_c = hidden.to(dtype), weight.to(dtype)  # (N, d), (V, d)
+        num_rows = hidden.shape[0]
+        kept = targets != ignore_index  # (N,)
+        count = kept.sum().to(dtype)  # (): the mean's denominator
+        scale = 1 / count if reduction == "mean" else torch.ones((), dtype=dtype,
+                                                                device=device)  # ()
+        total = torch.zeros((), dtype=dtype, device=device)  # (): sum of the losses
+        grad_hidden = torch.empty_like(hidden_c) if need_hidden else None  # (N, d)
+        grad_weight = torch.zeros_like(weight_c) if need_weight else None  # (V, d)
+        for start in range(0, num_rows, chunk_rows):
+            rows = slice(start, min(start + chunk_rows, num_rows))
+            h = hidden_c[rows]  # (R, d)
+            kept_rows = kept[rows]  # (R,)
+            safe_targets = torch.where(kept_rows, targets[rows], 0)  # (R,)
+            logits = h @ weight_c.T  # (R, V): the only (R, V) array
+            correct = logits.gather(1, safe_targets[:, None])  # (R, 1)
+            row_max = logits.amax(dim=1, keepdim=True)  # (R, 1)
+            exps = logits.sub_(row_max).exp_()  # (R, V): e^{x - m}, in place
+            sums = exps.sum(dim=1, keepdim=True)  # (R, 1)
+            losses = sums.log() - (correct - row_max)  # (R, 1): lse - x_y
+            total += torch.where(kept_rows, losses[:, 0], 0).sum()  # ()
+            if need_hidden or need_weight:
+                grad_logits = exps.div_(sums)  # (R, V): p, in place
+                grad_logits[torch.arange(len(h), device=device), safe_targets] -= 1
+                grad_logits *= torch.where(kept_rows, scale, 0)[:, None]  # (R, V)
+                if need_hidden:
+                    grad_hidden[rows] = grad_logits @ weight_c  # (R, d)
+                if need_weight:
+                    grad_weight.addmm_(grad_logits.T, h)  # (V, d): += G^T h
+            # Release the chunk's (R, V) array before the next chunk's is made.
+            logits = exps = grad_logits = None
+        loss = total / count if reduction == "mean" else total  # ()
+    if grad_hidden is not None:
+        grad_hidden = grad_hidden.to(hidden.dtype)  # (N, d)
+    if grad_weight is not None:
+        grad_weight = grad_weight.to(weight.dtype)  # (V, d)
     return loss, grad_hidden, grad_weight
 
 
@@ -397,25 +422,35 @@ def chunked_function():
     """The ``torch.autograd.Function`` behind :func:`chunked_linear_cross_entropy`.
 
     Made on first use, so that importing celoss never imports torch. The
-    forward computes the loss and both gradients (for an upstream gradient
-    of 1) and keeps only the gradients; the backward scales them by the
-    upstream gradient. Nothing of size (N, V) is kept between the two.
+    forward computes the loss and the gradients autograd will ask for (for
+    an upstream gradient of 1) and keeps only those gradients; the backward
+    scales them by the upstream gradient. Nothing of size (N, V) is kept
+    between the two. The backward is not itself differentiable: asked for a
+    graph of it (``create_graph=True``), it raises.
     """
     torch = import_torch()
 
     class ChunkedLinearCrossEntropy(torch.autograd.Function):
         @staticmethod
         def forward(ctx, hidden, weight, targets, chunk_rows, ignore_index, reduction):
+            need_hidden, need_weight = ctx.needs_input_grad[:2]
             loss, grad_hidden, grad_weight = chunked_loss_and_grads(
-                hidden, weight, targets, chunk_rows, ignore_index, reduction)
-            ctx.save_for_backward(grad_hidden, grad_weight)  # (N, d), (V, d)
+                hidden, weight, targets, chunk_rows, ignore_index, reduction,
+                need_hidden=need_hidden, need_weight=need_weight)
+            ctx.save_for_backward(grad_hidden, grad_weight)  # (N, d), (V, d) or None
             return loss  # ()
 
         @staticmethod
         def backward(ctx, grad_output):
+            if torch.is_grad_enabled():  # create_graph=True: a derivative of this backward
+                raise RuntimeError(
+                    "chunked_linear_cross_entropy has no second derivative: its backward "
+                    "scales gradients the forward computed; use F.cross_entropy for that")
             grad_hidden, grad_weight = ctx.saved_tensors
+            scaled = [None if grad is None else grad_output.to(grad.dtype) * grad
+                      for grad in (grad_hidden, grad_weight)]
             # d loss / d hidden and d weight, then None for the four other inputs.
-            return grad_output * grad_hidden, grad_output * grad_weight, None, None, None, None
+            return *scaled, None, None, None, None
 
     return ChunkedLinearCrossEntropy
 
@@ -431,7 +466,14 @@ def chunked_linear_cross_entropy(hidden, weight, targets, *, chunk_rows=256,
     in chunks: each chunk's logits, loss and gradients are computed in the
     forward and the logits dropped; only the gradients with respect to
     ``hidden`` and ``weight``, (N, d) and (V, d), are kept for the
-    backward. Extra memory is one chunk's logits, ``chunk_rows`` x V.
+    backward, and only those autograd will ask for (none under
+    ``torch.no_grad()``, none for a frozen weight). Memory beyond the
+    inputs: one chunk's logits, ``chunk_rows`` x V, while the forward runs;
+    the kept gradients, the sizes of ``hidden`` and ``weight``; and, in the
+    backward, one more array of each size (the gradients scaled by the
+    upstream gradient). Under ``torch.autocast``, or for float16 and
+    bfloat16 inputs, it computes in float32 (as autocast runs cross-entropy)
+    and returns a float32 loss.
 
     Parameters
     ----------
@@ -465,7 +507,8 @@ def chunked_linear_cross_entropy(hidden, weight, targets, *, chunk_rows=256,
 
     Notes
     -----
-    With $p_n = \mathrm{softmax}(W h_n)$, $e_{y_n}$ the one-hot target,
+    With $p_n = \mathrm{softmax}(W h_n)$, $e_{y_n}$ the one-hot vector of
+    the target (1 at $y_n$, 0 elsewhere),
     $s_n = 1/D$ for the mean over the $D$ rows not ignored ($1$ for the sum)
     and $s_n = 0$ for an ignored row, the gradient of the logits is
     $g_n = s_n (p_n - e_{y_n})$, and
@@ -475,7 +518,8 @@ def chunked_linear_cross_entropy(hidden, weight, targets, *, chunk_rows=256,
 
     summed chunk by chunk. Not supported: class weights, label smoothing,
     ``reduction="none"``, probability targets, a bias, gradients for the
-    targets, and a second derivative (the backward is not differentiable).
+    targets, and a second derivative (``create_graph=True`` raises an error
+    rather than dropping the term).
 
     Examples
     --------
