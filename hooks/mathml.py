@@ -11,13 +11,20 @@ Each is converted with latex2mathml. Text inside ``<pre>``, ``<code>``,
 ``<script>``, ``<style>`` and ``<textarea>`` is never touched, nor are tag
 attributes. TeX that latex2mathml cannot convert stops the build, naming the
 page and the expression.
+
+Each conversion is kept, keyed on the TeX, the mode and the latex2mathml
+version, in ``.cache/mathml/`` from one build to the next (only this build's
+expressions are saved), so a rebuild converts only new TeX.
 """
 
 from __future__ import annotations
 
 import html as htmllib
+import importlib.metadata
+import json
 import logging
 import re
+from pathlib import Path
 
 from latex2mathml.converter import convert
 from mkdocs.exceptions import PluginError
@@ -43,13 +50,51 @@ class MathError(PluginError):
     """TeX on a page that latex2mathml cannot render."""
 
 
+# "<0 or 1 for display><TeX>" -> MathML, and the keys this build used.
+_converted: dict[str, str] = {}
+_used: set[str] = set()
+
+
 def tex_to_mathml(tex: str, display: bool, where: str) -> str:
     """Convert one TeX expression (HTML-escaped, without delimiters) to MathML."""
     tex = htmllib.unescape(tex).strip()
-    try:
-        return convert(tex, display="block" if display else "inline")
-    except Exception as error:  # latex2mathml raises many exception types
-        raise MathError(f"{where}: cannot render math {tex!r} as MathML: {error}") from None
+    key = f"{int(display)}{tex}"
+    _used.add(key)
+    if key not in _converted:
+        try:
+            _converted[key] = convert(tex, display="block" if display else "inline")
+        except Exception as error:  # latex2mathml raises many exception types
+            _used.discard(key)
+            raise MathError(f"{where}: cannot render math {tex!r} as MathML: {error}") from None
+    return _converted[key]
+
+
+def cache_path(config) -> Path:
+    """``.cache/mathml/<latex2mathml version>.json`` beside mkdocs.yml."""
+    version = importlib.metadata.version("latex2mathml")
+    return Path(config.config_file_path).parent / ".cache" / "mathml" / f"{version}.json"
+
+
+def on_pre_build(config):
+    """Start from the conversions the last build kept."""
+    _converted.clear()
+    _used.clear()
+    path = cache_path(config)
+    if path.is_file():
+        try:
+            _converted.update(json.loads(path.read_text(encoding="utf-8")))
+        except ValueError:  # a half-written file from an interrupted build
+            _converted.clear()
+
+
+def on_post_build(config):
+    """Keep this build's conversions for the next one."""
+    path = cache_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps({key: _converted[key] for key in sorted(_used)}),
+                         encoding="utf-8")
+    temporary.replace(path)
 
 
 def protect(html: str) -> tuple[str, list[str]]:

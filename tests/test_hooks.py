@@ -510,3 +510,23 @@ def test_serve_is_never_skipped(tmp_path):
     hook.on_startup(command="serve", dirty=False)
     config = SimpleNamespace()  # on_config must not even look at it
     assert hook.on_config(config) is config
+
+
+def test_mathml_conversions_are_kept_for_the_next_build(tmp_path, monkeypatch):
+    math = load("mathml")
+    config = SimpleNamespace(config_file_path=str(tmp_path / "mkdocs.yml"))
+    math.on_pre_build(config)
+    first = math.render_math('<span class="arithmatex">\\(x^2\\)</span>', "a.md", False)
+    math.on_post_build(config)
+    assert math.cache_path(config).is_file()
+    math.on_pre_build(config)  # the next build
+    def refuse(*args, **kwargs):
+        raise ValueError("converted again")
+
+    monkeypatch.setattr(math, "convert", refuse)
+    again = math.render_math('<span class="arithmatex">\\(x^2\\)</span>', "a.md", False)
+    assert again == first and "<msup>" in again
+    with pytest.raises(math.MathError, match="converted again"):  # new TeX is converted
+        math.render_math('<span class="arithmatex">\\(y^3\\)</span>', "a.md", False)
+    monkeypatch.setattr(math.importlib.metadata, "version", lambda name: "0.0-other")
+    assert not math.cache_path(config).is_file()  # another latex2mathml: another file
