@@ -8,7 +8,7 @@ as ``make`` does, this hook keeps a record of each successful build in
 
 * the **inputs key**: a hash of every file of the folders above and of
   mkdocs.yml, of the command line, the interpreter, ``PYTHONPATH`` and the
-  name and version of every installed distribution;
+  name and version of every installed distribution (its ``.dist-info``);
 * the **output listing**: each file of the site folder with its size and
   modification time.
 
@@ -27,7 +27,6 @@ skipped, and ``CELOSS_FULL_BUILD=1`` forces a build.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -81,10 +80,22 @@ def inputs_key(config, argv: list[str]) -> str:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 add(path, path.read_bytes())
-    distributions = {(d.metadata["Name"] or "", d.version)
-                     for d in importlib.metadata.distributions()}
-    add(*sorted(f"{name}=={version}" for name, version in distributions))
+    add(*installed_distributions())
     return h.hexdigest()
+
+
+def installed_distributions() -> list[str]:
+    """The ``<name>-<version>.dist-info`` (or ``.egg-info``) folders on ``sys.path``.
+
+    Their names carry each installed distribution's name and version, read
+    without opening a file (``importlib.metadata`` would read every METADATA).
+    """
+    found = set()
+    for entry in sys.path:
+        if os.path.isdir(entry):
+            found.update(name for name in os.listdir(entry)
+                         if name.endswith((".dist-info", ".egg-info")))
+    return sorted(found)
 
 
 def listing(site_dir: Path) -> dict[str, list[int]]:

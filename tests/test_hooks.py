@@ -496,11 +496,12 @@ def test_inputs_key_covers_the_library_and_the_installed_versions(tmp_path, monk
     assert hook.inputs_key(config, ["--strict"]) != before
     library = hook.input_folders(config)[-1]
     assert (library / "loss.py").is_file()  # the celoss source is an input
-    real = hook.importlib.metadata.distributions
-    monkeypatch.setattr(hook.importlib.metadata, "distributions",
-                        lambda: [SimpleNamespace(metadata={"Name": "torch"}, version="0.0")])
-    assert hook.inputs_key(config, []) != before
-    monkeypatch.setattr(hook.importlib.metadata, "distributions", real)
+    installed = hook.installed_distributions()
+    assert any(name.startswith("torch-") for name in installed)
+    monkeypatch.setattr(hook, "installed_distributions",
+                        lambda: [n.replace("torch-", "torch-0.0") for n in installed])
+    assert hook.inputs_key(config, []) != before  # another torch version
+    monkeypatch.undo()
     (project / "hooks" / "new_hook.py").write_text("")
     assert hook.inputs_key(config, []) != before
 
