@@ -259,9 +259,8 @@ display(Markdown(
 
 # %% tags=["remove-input"]
 fig, ax = plt.subplots(figsize=(7.0, 2.8))
-labels = {(SMALL_V, SMALL_D): "weight (V, d)", (SMALL_N, SMALL_D): "hidden (N, d)",
-          (SMALL_D, SMALL_V): "weight.T (d, V)", (SMALL_N, SMALL_V): "log-softmax (N, V)",
-          (SMALL_N,): "targets (N,)", (): "total weight ()"}
+labels = {(SMALL_N, SMALL_D): "hidden (N, d)", (SMALL_D, SMALL_V): "weight.T (d, V)",
+          (SMALL_N, SMALL_V): "log-softmax (N, V)"}  # the 2-D tensors autograd saves
 kept_bytes = {}
 for k, (mode, tensors) in enumerate(saved.items()):
     shown = [(labels[shape], np.prod(shape, dtype=int) * dtype.itemsize)
@@ -344,7 +343,7 @@ print(f"saved log-softmax: {SMALL_N} x {SMALL_V} x 4 = {shape_bytes:,} bytes")
 show_source(celoss.fused.online_logsumexp)
 
 # %% [markdown]
-# Rows cut into tiles of 6, each a case that matters: ordinary logits, a
+# Rows cut into tiles of `TILE` columns, each a case that matters: ordinary logits, a
 # maximum that only comes in the last tile, a first tile of $-\infty$, logits
 # near 1000 whose exponentials would overflow, and a row of $-\infty$ only,
 # whose log-sum-exp is $-\infty$ (the $\log 0$ is on purpose, inside
@@ -454,7 +453,7 @@ show_source(celoss.fused.fused_block)
 # `celoss.fused_cross_entropy` shares the blocks among threads and, with
 # `out=`, writes the gradient into the caller's array, so a training loop
 # that reuses one buffer allocates nothing of size $(N, V)$. Each option set
-# below runs on float32 logits, and the last has rows of 300,000 classes,
+# below runs on float32 logits, and the last has rows of `WIDE_V` classes,
 # wider than one block, so each row is cut into tiles merged by the online
 # log-sum-exp.
 
@@ -464,7 +463,8 @@ fused_logits = rng.normal(scale=2.0, size=(FUSED_N, FUSED_V)).astype(np.float32)
 fused_targets = rng.integers(0, FUSED_V, size=FUSED_N)  # (N,)
 fused_targets[::7] = -100  # every seventh position is padding
 class_weight = rng.uniform(0.5, 2.0, size=FUSED_V).astype(np.float32)  # (V,)
-wide_logits = rng.normal(scale=2.0, size=(3, 300_000)).astype(np.float32)  # (3, V)
+WIDE_V = 300_000  # a float32 row wider than one block (celoss.fused.BLOCK_BYTES)
+wide_logits = rng.normal(scale=2.0, size=(3, WIDE_V)).astype(np.float32)  # (3, V)
 wide_targets = np.array([0, 150_000, 299_999])
 padded_as_7 = np.where(fused_targets == -100, 7, fused_targets)  # class 7 as padding
 OPTION_SETS = {  # label: (logits, targets, options)
@@ -476,7 +476,7 @@ OPTION_SETS = {  # label: (logits, targets, options)
     "label_smoothing=0.1": (fused_logits, fused_targets, {"label_smoothing": 0.1}),
     "all, sum": (fused_logits, fused_targets,
                  {"weight": class_weight, "label_smoothing": 0.1, "reduction": "sum"}),
-    "V = 300,000": (wide_logits, wide_targets, {}),
+    f"V = {WIDE_V:,}": (wide_logits, wide_targets, {}),
 }
 
 
@@ -547,8 +547,8 @@ show_figure(
 # %% [markdown]
 # ## 5. Measured: time and memory against V
 #
-# Three ways to get the loss and its gradient of $N = 128$ float32 rows, as
-# the vocabulary grows from 1,024 to 65,536: the naive NumPy route,
+# Three ways to get the loss and its gradient of `SWEEP_N` float32 rows, as
+# the vocabulary grows over `SWEEP_V` (the figure gives both): the naive NumPy route,
 # `celoss.cross_entropy` then `celoss.cross_entropy_grad`, each materialising
 # its log-softmax or softmax; `celoss.fused_cross_entropy(...,
 # return_grad=True)`; and PyTorch's `F.cross_entropy` forward and backward at
@@ -759,8 +759,8 @@ h, W, loss_pt = snippets["h"], snippets["W"], snippets["loss_pt"]
 
 # %% [markdown]
 # Its memory against `F.cross_entropy(hidden @ weight.T, targets)` with
-# autograd, forward and backward, for $N = 1024$ rows of width $d = 64$ in
-# chunks of 128 rows, measured as in section 5 but without subtracting the
+# autograd, forward and backward, for `CHUNK_N` rows of width `CHUNK_D` in
+# chunks of `CHUNK_ROWS` rows (set below), measured as in section 5 but without subtracting the
 # returned gradients, (N, d) and (V, d), the same for both:
 
 # %%
