@@ -22,6 +22,7 @@ Three fixes, all on notebook pages only:
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import importlib.metadata
 import logging
@@ -95,12 +96,19 @@ def to_ipynb(source: Path) -> str:
     return nbformat.writes(nb)
 
 
+@functools.cache
+def conversion_key() -> str:
+    """The tools' versions and this file: the same for every notebook of a build."""
+    h = hashlib.sha256(Path(__file__).read_bytes())  # this conversion's own code
+    for name in ("jupytext", "nbformat"):
+        h.update(f"{name}=={importlib.metadata.version(name)}".encode())
+    return h.hexdigest()
+
+
 def cached_ipynb(source: Path, root: Path) -> str:
     """:func:`to_ipynb`, kept in ``.cache/ipynb/`` under a hash of the source and the tools."""
     h = hashlib.sha256(source.read_bytes())
-    for name in ("jupytext", "nbformat"):
-        h.update(f"{name}=={importlib.metadata.version(name)}".encode())
-    h.update(Path(__file__).read_bytes())  # this conversion's own code
+    h.update(conversion_key().encode())
     path = root / ".cache" / "ipynb" / f"{h.hexdigest()[:20]}.ipynb"
     if path.is_file():
         return path.read_text(encoding="utf-8")

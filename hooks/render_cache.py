@@ -51,16 +51,22 @@ def bytecode_cache(config) -> FileSystemBytecodeCache:
     return FileSystemBytecodeCache(str(folder))
 
 
-def page_key(page, plugin_config: dict) -> str:
-    """Hash all of a page that Material's ``add_entry_from_context`` reads."""
+def settings_key(plugin_config: dict) -> str:
+    """Hash what every page's entries depend on: Material's version and the search settings."""
+    h = hashlib.sha256(importlib.metadata.version("mkdocs-material").encode() + b"\0")
+    h.update(json.dumps(plugin_config, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def page_key(page, settings: str) -> str:
+    """Hash all of a page that Material's ``add_entry_from_context`` reads, and ``settings``."""
 
     def toc(items):
         return [[item.id, item.url, item.title, toc(item.children)] for item in items]
 
     h = hashlib.sha256()
     for part in (
-        importlib.metadata.version("mkdocs-material"),
-        json.dumps(plugin_config, sort_keys=True, default=str),
+        settings,
         page.url,
         str(page.title),
         json.dumps(page.meta, sort_keys=True, default=str),
@@ -74,9 +80,10 @@ def page_key(page, plugin_config: dict) -> str:
 def cached_indexing(index, plugin_config: dict):
     """Wrap ``index.add_entry_from_context`` so a known page reuses its entries."""
     original = index.add_entry_from_context
+    settings = settings_key(plugin_config)  # once, not once per page
 
     def add_entry_from_context(page):
-        key = page_key(page, plugin_config)
+        key = page_key(page, settings)
         _used.add(key)
         if key in _known:
             index.entries.extend(json.loads(json.dumps(_known[key])))  # a fresh copy

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import celoss
+from notebook_support import sections
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "walkthrough.py"
@@ -49,19 +50,6 @@ def run_python(args):
         cwd=ROOT, env={**os.environ, "MPLBACKEND": "Agg"},
         capture_output=True, text=True, timeout=600,
     )
-
-
-def sections(notebook):
-    """Split the notebook's cells at each ``##`` heading: {heading: cells}."""
-    result = {}
-    heading = None
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown" and cell.source.startswith("## "):
-            heading = cell.source.splitlines()[0]
-            result[heading] = []
-        if heading is not None:
-            result[heading].append(cell)
-    return result
 
 
 # ---------------------------------------------------------------- notebook
