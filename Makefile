@@ -9,6 +9,12 @@ STAMP  := $(VENV)/.installed
 # The accessibility tests' axe-core (npm), installed by `make browser`.
 AXE    := tests/browser/node_modules/axe-core/axe.min.js
 
+# Importing nbconvert (mkdocs-jupyter does, in every build) makes an instance of
+# each of its exporters to list the enabled ones for `jupyter nbconvert --help`:
+# 0.5 s of every build, for a list nothing here reads. Exported to every
+# recipe, so `make docs`, `make serve` and the tests' build all skip it.
+export NBCONVERT_DISABLE_CONFIG_EXPORTERS := 1
+
 .PHONY: help venv browser test test-fast docs serve clean
 
 help:

@@ -63,9 +63,13 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+#: The variables the Makefile gives `make docs` and `make serve`, so these are
+#: the builds a reader gets (tests/test_docs_build.py checks they agree).
+MAKE_ENV = {"NO_MKDOCS_2_WARNING": "1", "NBCONVERT_DISABLE_CONFIG_EXPORTERS": "1"}
+
+
 def environment(project: Path, **extra: str) -> dict:
-    return {**os.environ, "PYTHONPATH": str(project / "src"), "NO_MKDOCS_2_WARNING": "1",
-            **extra}
+    return {**os.environ, "PYTHONPATH": str(project / "src"), **MAKE_ENV, **extra}
 
 
 def build(project: Path, **extra_env: str) -> tuple[float, str]:

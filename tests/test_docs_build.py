@@ -14,6 +14,7 @@ temporary folder, so their caches and sites never touch the checkout:
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import re
@@ -355,6 +356,18 @@ def test_makefile_serves_on_localhost_8000_and_builds_strict():
     docs = re.search(r"^docs:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
     assert "mkdocs serve" in serve and "127.0.0.1:8000" in serve
     assert "mkdocs build --strict" in docs
+
+
+def test_the_build_benchmark_uses_the_makefiles_environment():
+    spec = importlib.util.spec_from_file_location("bench_build", ROOT / "benchmarks" / "bench_build.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    makefile = (ROOT / "Makefile").read_text()
+    exported = dict(re.findall(r"^export (\w+) := (\S+)$", makefile, re.M))
+    docs = re.search(r"^docs:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    inline = dict(re.findall(r"(\w+)=(\S+) \$\(BIN\)/mkdocs", docs))
+    assert exported == {"NBCONVERT_DISABLE_CONFIG_EXPORTERS": "1"}
+    assert bench.MAKE_ENV == {**inline, **exported}
 
 
 # ------------------------------------------------------- builds that must fail
