@@ -94,20 +94,36 @@ def cache_key(package_dir: Path | None = None) -> str:
     return h.hexdigest()[:20]
 
 
-def result_key(root: Path) -> str:
+def result_key(root: Path, library_key: str | None = None) -> str:
     """Hash all a build-time check's result depends on.
 
-    That is :func:`cache_key` (library, versions, interpreter, ``PYTHONPATH``)
-    and every file of ``hooks/`` (the checks' own code and cases) and
-    ``docs/data/`` (the data they read).
+    That is :func:`cache_key` (library, versions, interpreter, ``PYTHONPATH``;
+    ``library_key`` when already computed) and every file of ``hooks/`` (the
+    checks' own code and cases) and ``docs/data/`` (the data they read).
     """
-    h = hashlib.sha256(cache_key().encode())
+    h = hashlib.sha256((cache_key() if library_key is None else library_key).encode())
     hooks = Path(__file__).parent
     inputs = [*sorted(hooks.rglob("*.py")), *sorted((root / "docs" / "data").rglob("*"))]
     for path in inputs:
         if path.is_file() and "__pycache__" not in path.parts:
             h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:20]
+
+
+def build_keys(config) -> tuple[str, str]:
+    """``(cache_key(), result_key(root))`` for this build, computed once per build.
+
+    Every build, each of ``mkdocs serve``'s rebuilds included, has its own
+    config object, and the keys are kept on it: this hook (the notebooks'
+    folder), the parity gate and the Playground table (their results) share
+    one hashing of the library and the hooks instead of one each.
+    """
+    keys = getattr(config, "celoss_build_keys", None)
+    if keys is None:
+        library = cache_key()
+        keys = (library, result_key(Path(config.config_file_path).parent, library))
+        config.celoss_build_keys = keys
+    return keys
 
 
 def cached_result(folder: Path, key: str, compute, keep=lambda document: True):
@@ -287,7 +303,7 @@ def on_config(config):
     if not plugin.config["cache"]:
         return config
     root = Path(config.config_file_path).parent / ".cache" / "mkdocs-jupyter"
-    folder = root / cache_key()
+    folder = root / build_keys(config)[0]
     folder.mkdir(parents=True, exist_ok=True)
     os.utime(folder)  # the newest folder is the one in use
     plugin.config["cache_dir"] = str(folder)

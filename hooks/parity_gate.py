@@ -22,7 +22,6 @@ run is never kept.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import subprocess
@@ -32,6 +31,8 @@ from pathlib import Path
 
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
+
+import notebook_cache  # hooks/notebook_cache.py: MkDocs puts hooks/ on sys.path to load a hook
 
 log = logging.getLogger("mkdocs.hooks.parity_gate")
 
@@ -284,30 +285,17 @@ def cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def load_notebook_cache():
-    """hooks/notebook_cache.py, loaded by path (hooks are files, not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "celoss_site_notebook_cache", Path(__file__).with_name("notebook_cache.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def result_key(root: Path) -> str:
-    """Hash all a parity result depends on (see the module docstring)."""
-    return load_notebook_cache().result_key(root)
-
-
-def cached_matrix(root: Path) -> tuple[dict, float, bool]:
-    """(document, seconds the run took, whether it came from the cache)."""
-    return load_notebook_cache().cached_result(
-        root / ".cache" / "parity", result_key(root), lambda: run_matrix(root),
+def cached_matrix(root: Path, key: str) -> tuple[dict, float, bool]:
+    """(document, seconds the run took, whether it came from the cache under ``key``)."""
+    return notebook_cache.cached_result(
+        root / ".cache" / "parity", key, lambda: run_matrix(root),
         keep=lambda document: failure_message(document) is None)
 
 
 def on_files(files, config):
     """Run the parity check; stop the build or add the Verification page."""
-    document, seconds, cached = cached_matrix(Path(config.config_file_path).parent)
+    root = Path(config.config_file_path).parent
+    document, seconds, cached = cached_matrix(root, notebook_cache.build_keys(config)[1])
     message = failure_message(document)
     if message:
         raise ParityGateError(message)

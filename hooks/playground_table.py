@@ -29,7 +29,6 @@ again. A failing table is never kept.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -38,6 +37,8 @@ import numpy as np
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 from mkdocs.utils import get_relative_url
+
+import notebook_cache  # hooks/notebook_cache.py: MkDocs puts hooks/ on sys.path to load a hook
 
 log = logging.getLogger("mkdocs.hooks.playground_table")
 
@@ -202,14 +203,9 @@ def build_table() -> dict:
     }
 
 
-def cached_table(root: Path) -> tuple[dict, float, bool]:
-    """(table, seconds its computation took, whether it came from the cache)."""
-    spec = importlib.util.spec_from_file_location(
-        "celoss_site_notebook_cache", Path(__file__).with_name("notebook_cache.py"))
-    notebook_cache = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(notebook_cache)
-    return notebook_cache.cached_result(root / ".cache" / "playground",
-                                        notebook_cache.result_key(root), build_table)
+def cached_table(root: Path, key: str) -> tuple[dict, float, bool]:
+    """(table, seconds its computation took, whether it came from the cache under ``key``)."""
+    return notebook_cache.cached_result(root / ".cache" / "playground", key, build_table)
 
 
 def on_files(files, config):
@@ -218,7 +214,8 @@ def on_files(files, config):
         return files
     if files.get_file_from_path(TABLE) is not None:
         raise PlaygroundTableError(f"docs/{TABLE} must not exist: the build generates it")
-    table, seconds, cached = cached_table(Path(config.config_file_path).parent)
+    root = Path(config.config_file_path).parent
+    table, seconds, cached = cached_table(root, notebook_cache.build_keys(config)[1])
     log.info("playground: celoss agrees with torch on all %d cases (largest difference "
              "%.1e; %.1f s%s)", len(table["cases"]), table["max_abs_diff_vs_torch"], seconds,
              ", cached: library, versions and hooks unchanged" if cached else "")

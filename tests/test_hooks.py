@@ -195,8 +195,8 @@ def test_on_files_raises_plugin_error_on_disagreement(gate, monkeypatch):
     monkeypatch.setattr(gate, "run_matrix", lambda cwd: document())
     # A key no build has stored: a passing result cached by an earlier build in
     # this checkout must not stand in for the failing run.
-    monkeypatch.setattr(gate, "result_key", lambda root: "never-stored-by-a-build")
-    config = SimpleNamespace(config_file_path=str(ROOT / "mkdocs.yml"))
+    config = SimpleNamespace(config_file_path=str(ROOT / "mkdocs.yml"),
+                             celoss_build_keys=("library", "never-stored-by-a-build"))
     with pytest.raises(PluginError, match="step 'cross_entropy_grad'"):
         gate.on_files([], config)
     assert not (ROOT / ".cache" / "parity" / "never-stored-by-a-build.json").exists()
@@ -270,12 +270,29 @@ def test_result_key_changes_with_any_hook_or_data_byte(cache, tmp_path, monkeypa
 def test_playground_table_is_checked_once_then_served_from_the_cache(tmp_path, monkeypatch):
     table = load("playground_table")
     monkeypatch.setattr(table, "build_table", lambda: {"cases": [], "computed": True})
-    first, _, cached = table.cached_table(tmp_path)
+    first, _, cached = table.cached_table(tmp_path, "key")
     assert not cached and first["computed"]
     monkeypatch.setattr(table, "build_table", lambda: pytest.fail("computed again"))
-    again, _, cached = table.cached_table(tmp_path)
+    again, _, cached = table.cached_table(tmp_path, "key")
     assert cached and again == first
     assert len(list((tmp_path / ".cache" / "playground").glob("*.json"))) == 1
+
+
+def test_build_keys_are_computed_once_per_build_and_shared_by_the_hooks(cache, monkeypatch):
+    expected = (cache.cache_key(), cache.result_key(ROOT))
+    calls = []
+    real = cache.cache_key
+    monkeypatch.setattr(cache, "cache_key", lambda: calls.append(1) or real())
+    config = SimpleNamespace(config_file_path=str(ROOT / "mkdocs.yml"))
+    library, result = cache.build_keys(config)
+    assert (library, result) == expected and len(calls) == 1
+    assert cache.build_keys(config) == (library, result) and len(calls) == 1
+    another_build = SimpleNamespace(config_file_path=str(ROOT / "mkdocs.yml"))
+    assert cache.build_keys(another_build) == (library, result) and len(calls) == 2
+    # The parity gate and the Playground table read the keys of the same build.
+    gate, table = load("parity_gate"), load("playground_table")
+    assert gate.notebook_cache.build_keys(config) == (library, result) and len(calls) == 2
+    assert table.notebook_cache is gate.notebook_cache
 
 
 # ------------------------------------------------- chapters' cases (hooks/cases)
