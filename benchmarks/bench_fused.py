@@ -4,14 +4,17 @@ Usage:  .venv/bin/python benchmarks/bench_fused.py [--quick] [--repeats R]
 
 Prints, for (N, V) = (4096, 32768) float32:
   1. forward and forward+backward times, medians of interleaved runs in one
-     process (torch at its default thread count), and the speed ratios;
+     process (torch at its default thread count), and the speed ratios; with
+     them, what bounds the ratios: NumPy's and torch's exp over every logit,
+     and the kernel's zeroing of a fresh (N, V) array;
   2. peak resident memory of each path beyond its inputs and the gradient it
      returns, each measured in a fresh subprocess (growth of the kernel's
      peak-RSS mark VmHWM, which unlike ru_maxrss can be reset and is not
      inherited from the parent process);
-  3. agreement with torch for every option (float32 tolerance from
+  3. the fused forward with other block sizes (``fused.BLOCK_BYTES``);
+  4. agreement with torch for every option (float32 tolerance from
      celoss.TOLERANCES; the gradient also against torch in float64);
-  4. a sweep over V (1k to 256k) and over N: time and peak memory of each path.
+  5. a sweep over V (1k to 256k) and over N: time and peak memory of each path.
 
 A benchmark, not a test: numbers depend on the machine and on what else runs
 on it. tests/test_fused.py checks values and the deterministic memory bound.
@@ -24,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -72,6 +76,46 @@ def path_functions(logits, targets):
         functions["fused forward+backward, out="] = lambda: fused_cross_entropy(
             logits, targets, return_grad=True, out=out)
     return functions
+
+
+def floor_functions(logits):
+    """The costs no fused path in NumPy can go below, and torch's own exp.
+
+    * every logit shifted by its row's maximum and exponentiated with NumPy,
+      on the fused path's threads and blocks, in a reused scratch block, as
+      the fused forward does (it also finds the maxima and sums the block);
+      exp in place in the cache: NumPy's exp reading straight from the (N, V)
+      array into another was 3x slower on the benchmark machine;
+    * the same exponentials with torch's kernel, into a preallocated array;
+    * a fresh (N, V) float32 array whose pages are touched once: the kernel
+      zeroes each page on first touch, a cost any path that returns a new
+      gradient pays (torch pays it twice: the log-softmax and the gradient).
+    """
+    rows, _ = fused.block_shape(logits.shape[1], logits.itemsize)
+    x, exps = torch.from_numpy(logits), torch.empty(logits.shape)
+    row_max = logits.max(axis=1, keepdims=True)  # (N, 1)
+    starts = range(0, logits.shape[0], rows)
+
+    def numpy_exp():
+        def worker(first):
+            scratch = np.empty((rows, logits.shape[1]), logits.dtype)
+            for start in starts[first::fused.WORKERS]:
+                block = slice(start, start + rows)
+                shifted = scratch[:len(row_max[block])]
+                np.subtract(logits[block], row_max[block], out=shifted)
+                np.exp(shifted, out=shifted)
+
+        with ThreadPoolExecutor(fused.WORKERS) as pool:
+            list(pool.map(worker, range(fused.WORKERS)))
+
+    def fresh_array():
+        array = np.empty(logits.shape, logits.dtype)
+        array.reshape(-1)[::1024] = 0  # one write per 4 KiB page
+        return array
+
+    return {"numpy shift+exp, every logit": numpy_exp,
+            "torch exp of every logit": lambda: torch.exp(x, out=exps),
+            "fresh (N, V) array, touched": fresh_array}
 
 
 def interleaved_times(functions, repeats):
@@ -207,7 +251,8 @@ def report_headline(repeats):
     blas_env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
                 if k in os.environ}
     print(f"environment: {blas_env or 'no OPENBLAS_* overrides'}; {machine_load()} before")
-    times = interleaved_times(path_functions(logits, targets), repeats)
+    floors = floor_functions(logits)
+    times = interleaved_times({**path_functions(logits, targets), **floors}, repeats)
     print(f"   ({machine_load()} after: other processes on the machine slow both sides)")
     print(f"\n1. Time, median of {repeats} interleaved runs (min in brackets)")
     for name, values in times.items():
@@ -221,7 +266,15 @@ def report_headline(repeats):
     print(f"   speed-up forward:            {forward:5.2f}x (target >= 2.0x)")
     print(f"   speed-up forward+backward:   {both:5.2f}x (target >= 3.0x)")
     print(f"   ... with out= (no allocation): {both_out:5.2f}x")
-    del logits, targets
+    median = {name: np.median(values) for name, values in times.items()}
+    print("   What bounds the ratios on this machine:")
+    print(f"   - NumPy's shift and exp take {median['numpy shift+exp, every logit'] / median['torch exp of every logit']:.2f}x"
+          " as long as torch's exp over the same logits; a fused forward that did only those"
+          f" would be {median['torch forward'] / median['numpy shift+exp, every logit']:.2f}x faster than torch")
+    print(f"   - a fresh gradient's pages cost {median['fresh (N, V) array, touched'] * 1e3:.0f} ms to"
+          " zero; with out='s time plus that, forward+backward would be "
+          f"{median['torch forward+backward'] / (median['fused forward+backward, out='] + median['fresh (N, V) array, touched']):.2f}x faster")
+    del logits, targets, floors
 
     print("\n2. Peak resident memory beyond inputs and returned gradient (fresh process each)")
     for name in PATHS:
@@ -231,8 +284,30 @@ def report_headline(repeats):
     return forward, both
 
 
+def report_blocks(repeats):
+    """The fused forward at the target shape with other ``fused.BLOCK_BYTES``."""
+    logits, targets = make_inputs(*TARGET_SHAPE)
+    sizes = [128 << 10, 256 << 10, 512 << 10, 1 << 20, 4 << 20]
+    saved = fused.BLOCK_BYTES
+
+    def with_blocks(size):
+        def run():
+            fused.BLOCK_BYTES = size
+            try:
+                return fused_cross_entropy(logits, targets)
+            finally:
+                fused.BLOCK_BYTES = saved
+        return run
+
+    times = interleaved_times({size: with_blocks(size) for size in sizes}, repeats)
+    print(f"\n3. Fused forward against the block size (BLOCK_BYTES = {saved >> 10} KiB), "
+          f"median of {repeats}")
+    for size, values in times.items():
+        print(f"   {size >> 10:5d} KiB blocks {np.median(values) * 1e3:8.1f} ms")
+
+
 def report_options(num_rows, num_classes):
-    print(f"\n3. Agreement with torch for every option, (N, V) = ({num_rows}, {num_classes}) "
+    print(f"\n4. Agreement with torch for every option, (N, V) = ({num_rows}, {num_classes}) "
           f"float32; rtol, atol = {celoss.TOLERANCES['float32']}")
     rows = check_every_option(num_rows, num_classes)
     names = list(rows[0][1])
@@ -247,7 +322,7 @@ def report_options(num_rows, num_classes):
 
 
 def report_sweep(vocabularies, batches, repeats):
-    print("\n4. Sweep: median time (ms) and peak extra memory (MiB) of each path")
+    print("\n5. Sweep: median time (ms) and peak extra memory (MiB) of each path")
     header = (f"   {'N':>6s} {'V':>7s} {'logits MiB':>10s} | {'torch fwd':>9s} {'fused fwd':>9s}"
               f" {'torch f+b':>9s} {'fused f+b':>9s} | {'torch fwd':>9s} {'fused fwd':>9s}"
               f" {'torch f+b':>9s} {'fused f+b':>9s}")
@@ -291,9 +366,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--quick", action="store_true", help="fewer runs, smaller sweep")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["options", "sweep"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["blocks", "options", "sweep"])
     args = parser.parse_args()
     report_headline(args.repeats)
+    if "blocks" not in args.skip:
+        report_blocks(3 if args.quick else 5)
     if "options" not in args.skip:
         report_options(512 if args.quick else 1024, 32768)
     if "sweep" not in args.skip:

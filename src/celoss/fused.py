@@ -28,7 +28,7 @@ from .reduction import reduce_loss
 #: exponentials stay in the shared L3 cache between the passes over them (max,
 #: shift, exp, sum), and each block carries enough work to hide the ~30 NumPy
 #: calls of Python overhead it costs: 128 KiB blocks were twice as slow as
-#: 1 MiB on the benchmark machine (1 MiB L2 per core, 32 MiB shared L3);
+#: 1 MiB on the benchmark machine (512 KiB L2 per core, 32 MiB shared L3);
 #: ``benchmarks/bench_fused.py`` measures it.
 BLOCK_BYTES = 1024 * 1024
 
