@@ -44,6 +44,12 @@ from mkdocs.plugins import event_priority
 
 log = logging.getLogger("mkdocs.hooks.notebook_cache")
 
+# The parity gate and the Playground table `import notebook_cache`. MkDocs runs
+# each hook file anew for every build (every `mkdocs serve` rebuild too), under
+# the name "hooks/notebook_cache.py"; registered under the plain name as well,
+# this build's copy is the one they import (mkdocs.yml lists this hook first).
+sys.modules["notebook_cache"] = sys.modules[__name__]
+
 # Installed distributions whose version can change what a notebook prints or draws.
 KEYED_DISTRIBUTIONS = (
     "celoss",

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -289,10 +290,14 @@ def test_build_keys_are_computed_once_per_build_and_shared_by_the_hooks(cache, m
     assert cache.build_keys(config) == (library, result) and len(calls) == 1
     another_build = SimpleNamespace(config_file_path=str(ROOT / "mkdocs.yml"))
     assert cache.build_keys(another_build) == (library, result) and len(calls) == 2
-    # The parity gate and the Playground table read the keys of the same build.
+    # The parity gate and the Playground table use this build's copy of the hook
+    # (MkDocs loads it before them: mkdocs.yml's order) and read the same keys.
     gate, table = load("parity_gate"), load("playground_table")
+    assert gate.notebook_cache is cache and table.notebook_cache is cache
     assert gate.notebook_cache.build_keys(config) == (library, result) and len(calls) == 2
-    assert table.notebook_cache is gate.notebook_cache
+    hooks = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["hooks"]
+    assert hooks.index("hooks/notebook_cache.py") < min(
+        hooks.index("hooks/parity_gate.py"), hooks.index("hooks/playground_table.py"))
 
 
 # ------------------------------------------------- chapters' cases (hooks/cases)
