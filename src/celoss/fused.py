@@ -150,51 +150,66 @@ def online_logsumexp(x, exps, tile):
     return running_max + np.log(running_sum), shifts, running_sum  # (R, 1)
 
 
-def weighted_logit_sums(x, weight, scratch, tile):
-    r"""$\sum_c w_c\, x_{n,c}$ for each row of a block: the label-smoothing term.
+def shifted_logit_sums(x, shift, weight, scratch, tile):
+    r"""$\sum_c w_c\, (x_{n,c} - m_n)$ for each row of a block: the label-smoothing term.
+
+    Each logit is shifted by its row's maximum before it is summed, as
+    torch sums log-probabilities: summing the logits first and subtracting
+    $m_n \sum_c w_c$ afterwards cancels catastrophically when the logits
+    share a large offset (at $x \approx 10^4$ in float32 the loss would be
+    off in its fourth digit) and overflows for logits near the float's
+    largest value.
 
     Parameters
     ----------
     x : ndarray of shape (R, V)
         A block of logits.
+    shift : ndarray of shape (R, 1)
+        $m_n$, each row's maximum.
     weight : ndarray of shape (V,) or None
         Class weights $w_c$; ``None`` means all ones.
     scratch : ndarray of shape (R, tile)
-        Workspace for the weighted tile.
+        Workspace for the shifted tile.
     tile : int
         Columns per tile.
 
     Returns
     -------
     sums : ndarray of shape (R, 1)
-        $\sum_c w_c x_{n,c}$.
+        $\sum_c w_c (x_{n,c} - m_n)$.
 
     Examples
     --------
     ```python
     import numpy as np
-    from celoss.fused import weighted_logit_sums
+    from celoss.fused import shifted_logit_sums
 
     x = np.array([[1.0, 2.0, 3.0]])
-    print(weighted_logit_sums(x, np.array([1.0, 0.0, 2.0]), np.empty((1, 2)), 2))
-    #> [[7.]]
+    print(shifted_logit_sums(x, np.array([[3.0]]), np.array([1.0, 0.0, 2.0]),
+                             np.empty((1, 2)), 2))
+    #> [[-2.]]
     ```
     """
-    if weight is None:
-        return np.sum(x, axis=1, keepdims=True)  # (R, 1)
     num_rows, num_classes = x.shape
     sums = np.zeros((num_rows, 1), dtype=x.dtype)  # (R, 1)
     for start in range(0, num_classes, tile):
         stop = min(start + tile, num_classes)
-        weighted = scratch[:, :stop - start]  # (R, T)
-        np.multiply(x[:, start:stop], weight[start:stop], out=weighted)  # (R, T)
-        sums += np.sum(weighted, axis=1, keepdims=True)  # (R, 1)
+        shifted = scratch[:, :stop - start]  # (R, T)
+        np.subtract(x[:, start:stop], shift, out=shifted)  # (R, T)
+        if weight is not None:
+            shifted *= weight[start:stop]  # (R, T)
+        sums += np.sum(shifted, axis=1, keepdims=True)  # (R, 1)
     return sums  # (R, 1)
 
 
 def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
                 grad, scratch, tile):
     r"""Per-example losses of one block of rows and, optionally, their gradient.
+
+    The two losses label smoothing mixes come back apart, as
+    :func:`celoss.cross_entropy` and torch reduce each on its own before
+    mixing them (which decides, for instance, NaN against inf when a mean's
+    denominator is 0).
 
     Parameters
     ----------
@@ -222,13 +237,18 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
 
     Returns
     -------
-    losses : ndarray of shape (R,)
-        $l_n$, 0 for ignored examples.
+    target_losses : ndarray of shape (R,)
+        $w_{y_n} (\text{lse}_n - x_{n,y_n})$, the loss against the class
+        index; 0 for ignored examples.
+    uniform_losses : ndarray of shape (R,) or None
+        $\frac{1}{C} \big(w_\Sigma\, \text{lse}_n - \sum_c w_c x_{n,c}\big)$,
+        the loss against the uniform distribution; 0 for ignored examples;
+        ``None`` without label smoothing.
 
     Notes
     -----
     With $\text{lse}_n = \log \sum_c e^{x_{n,c}}$, $w_\Sigma = \sum_c w_c$ and
-    $s_n$ = ``scale``:
+    $s_n$ = ``scale``, the example's loss is
 
     $$l_n = (1 - \varepsilon)\, w_{y_n} (\text{lse}_n - x_{n,y_n})
     + \frac{\varepsilon}{C} \Big(w_\Sigma\, \text{lse}_n - \sum_c w_c x_{n,c}\Big)$$
@@ -248,15 +268,15 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
     # loss near 0 is then not the difference of two large numbers.
     rows = np.arange(num_rows)  # (R,)
     correct_shifted = x[rows, targets][:, None] - row_max  # (R, 1)
-    nll = log_total - correct_shifted  # (R, 1)
-    losses = (1 - label_smoothing) * target_weight[:, None] * nll  # (R, 1)
+    nll = (log_total - correct_shifted)[:, 0]  # (R,)
+    target_losses = np.where(kept, target_weight * nll, 0)  # (R,)
+    uniform_losses = None
     total_class_weight = 0  # W, needed only with smoothing
     if label_smoothing > 0:
         total_class_weight = num_classes if weight is None else np.sum(weight)  # ()
-        logit_sums = weighted_logit_sums(x, weight, scratch, tile)  # (R, 1)
-        shifted_sums = logit_sums - total_class_weight * row_max  # (R, 1)
-        losses += smoothing * (total_class_weight * log_total - shifted_sums)  # (R, 1)
-    losses = np.where(kept[:, None], losses, 0)[:, 0]  # (R,)
+        shifted_sums = shifted_logit_sums(x, row_max, weight, scratch, tile)  # (R, 1)
+        uniform = (total_class_weight * log_total - shifted_sums)[:, 0] / num_classes  # (R,)
+        uniform_losses = np.where(kept, uniform, 0)  # (R,)
 
     if grad is not None:
         # exps hold e^{x - m^(k)} per tile k: one factor per tile makes them
@@ -275,7 +295,7 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
                     np.multiply((smoothing * scale)[:, None], weight[start:stop], out=smoothed)
                     grad_tile -= smoothed  # (R, T)
         grad[rows, targets] -= (1 - label_smoothing) * target_weight * scale  # (R,)
-    return losses  # (R,)
+    return target_losses, uniform_losses  # (R,), (R,) or None
 
 
 def _check_out(out, shape, dtype, logits):
@@ -420,7 +440,8 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         grad = _check_out(out, logits.shape, inputs.logits_dtype, caller_logits)  # (N, V)
     # float16 is computed in float32, as the checks widened it, and rounded at the end.
     work_grad = grad if grad is None or grad.dtype == dtype else np.empty(logits.shape, dtype)
-    losses = np.empty(num_rows, dtype=dtype)  # (N,)
+    target_losses = np.empty(num_rows, dtype=dtype)  # (N,)
+    uniform_losses = np.empty(num_rows, dtype=dtype) if inputs.label_smoothing > 0 else None
 
     rows_per_block, tile = block_shape(num_classes, dtype.itemsize, BLOCK_BYTES)
     starts = queue.SimpleQueue()
@@ -437,12 +458,14 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
                 except queue.Empty:
                     return
                 block = slice(start, min(start + rows_per_block, num_rows))
-                losses[block] = fused_block(
+                target_losses[block], uniform = fused_block(
                     logits[block], safe_targets[block], kept[block],
                     target_weight[block], scale[block], weight, inputs.label_smoothing,
                     None if work_grad is None else work_grad[block],
                     scratch[:block.stop - block.start], tile,
                 )  # (R,)
+                if uniform is not None:
+                    uniform_losses[block] = uniform  # (R,)
 
     workers = min(WORKERS, starts.qsize())
     if workers <= 1:
@@ -452,7 +475,14 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
             for future in [pool.submit(worker) for _ in range(workers)]:
                 future.result()  # re-raises a worker's exception here
 
-    loss = reduce_loss(losses, inputs.reduction, total_weight=total_weight)  # ()
+    # Each loss reduced on its own, then mixed, as cross_entropy and torch do.
+    loss = reduce_loss(target_losses, inputs.reduction, total_weight=total_weight)  # ()
+    if uniform_losses is not None:
+        uniform_loss = reduce_loss(uniform_losses, inputs.reduction,
+                                   total_weight=total_weight)  # ()
+        with np.errstate(invalid="ignore"):  # 0 * inf is NaN, as in torch
+            loss = ((1 - inputs.label_smoothing) * loss
+                    + inputs.label_smoothing * uniform_loss)  # () or (N,)
     loss = np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
     if work_grad is not grad:
         np.copyto(grad, work_grad, casting="same_kind")  # (N, V)
