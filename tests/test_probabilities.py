@@ -122,3 +122,81 @@ def test_logsumexp_formula_transcribed_literally():
     logits = random_logits(5, (3, 4))
     expected = [math.log(sum(math.exp(logits[n, c]) for c in range(4))) for n in range(3)]
     np.testing.assert_allclose(logsumexp(logits, axis=1), expected, rtol=1e-14)
+
+
+INTEGER_DTYPES = [np.int64, np.int32, np.int8, np.uint8, np.bool_]
+INTEGER_IDS = ["int64", "int32", "int8", "uint8", "bool"]
+
+
+@pytest.mark.parametrize("dtype", INTEGER_DTYPES, ids=INTEGER_IDS)
+@pytest.mark.parametrize("function, torch_function",
+                         [(softmax, torch.softmax), (log_softmax, torch.log_softmax)],
+                         ids=["softmax", "log_softmax"])
+def test_softmax_of_integer_logits_raises_type_error_as_torch_raises(function, torch_function,
+                                                                     dtype):
+    logits = np.random.default_rng(0).integers(0, 2, size=(3, 4)).astype(dtype)
+    with pytest.raises((NotImplementedError, RuntimeError)):  # torch: no integer kernel
+        torch_function(torch.tensor(logits), 1)
+    with pytest.raises(TypeError, match=rf"floating-point array, got dtype {logits.dtype}"):
+        function(logits, axis=1)
+
+
+@pytest.mark.parametrize("axis", [None, 1.0, True, "1"], ids=["None", "float", "bool", "str"])
+@pytest.mark.parametrize("function, torch_function",
+                         [(softmax, torch.softmax), (log_softmax, torch.log_softmax),
+                          (logsumexp, torch.logsumexp)],
+                         ids=["softmax", "log_softmax", "logsumexp"])
+def test_an_axis_that_is_not_an_integer_raises_type_error_as_torch_raises(
+        function, torch_function, axis):
+    logits = random_logits(1, (2, 3))
+    with pytest.raises(TypeError):
+        torch_function(torch.tensor(logits), axis)
+    with pytest.raises(TypeError, match=rf"axis must be an integer, got {axis!r}"):
+        function(logits, axis=axis)
+
+
+def test_numpy_integer_axes_and_logsumexp_axis_tuples_are_accepted_as_by_torch():
+    logits = random_logits(2, (2, 3, 4))
+    x = torch.tensor(logits)
+    np.testing.assert_allclose(softmax(logits, axis=np.int64(1)), torch.softmax(x, 1).numpy(),
+                               rtol=1e-12)
+    np.testing.assert_allclose(logsumexp(logits, axis=(0, 2)),
+                               torch.logsumexp(x, (0, 2)).numpy(), rtol=1e-12)
+    with pytest.raises(TypeError, match="axis must be an integer, got None"):
+        logsumexp(logits, axis=(0, None))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([(5,), (3, 4), (2, 3, 4)]),
+       st.sampled_from(INTEGER_DTYPES))
+def test_logsumexp_of_integer_logits_is_float32_as_in_torch(seed, shape, dtype):
+    rng = np.random.default_rng(seed)
+    if dtype == np.bool_:
+        logits = rng.random(size=shape) < 0.5
+    else:
+        info = np.iinfo(dtype)
+        logits = rng.integers(max(info.min, -200), min(info.max, 200), size=shape,
+                              endpoint=True).astype(dtype)
+    for axis in range(len(shape)):
+        ours = logsumexp(logits, axis=axis)
+        theirs = torch.logsumexp(torch.tensor(logits), axis).numpy()
+        assert ours.dtype == theirs.dtype == np.float32
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=3).filter(lambda s: 0 in s),
+       st.sampled_from([np.float16, np.float32, np.float64]), st.data())
+def test_an_empty_axis_gives_what_torch_gives(shape, dtype, data):
+    """C = 0 gives empty probabilities and a log-sum-exp of -inf, as in torch."""
+    logits = np.zeros(shape, dtype=dtype)
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
+    x = torch.tensor(logits)
+    for ours, theirs in [(softmax(logits, axis=axis), torch.softmax(x, axis)),
+                         (log_softmax(logits, axis=axis), torch.log_softmax(x, axis)),
+                         (logsumexp(logits, axis=axis), torch.logsumexp(x, axis))]:
+        theirs = theirs.numpy()
+        assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours, theirs)
+    if shape[axis] == 0:
+        assert np.all(logsumexp(logits, axis=axis) == -np.inf)

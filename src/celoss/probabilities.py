@@ -7,7 +7,31 @@ $e^{-\max_c x_{n,c}}$ cancels) but keeps every exponent at or below zero, so
 $e^{x}$ can never overflow.
 """
 
+import numbers
+
 import numpy as np
+
+
+def _check_axis(axis):
+    """Raise where torch's ``dim`` raises: ``axis`` must be an integer, not None or a bool."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an integer, got {axis!r}")
+
+
+def _check_logits(logits, axis):
+    """Check softmax's arguments as torch does; return the logits as an array.
+
+    torch's softmax has no kernel for integer or bool tensors, and its ``dim``
+    has no ``None`` (NumPy's "every axis"), so both raise ``TypeError``.
+    """
+    logits = np.asarray(logits)
+    _check_axis(axis)
+    if not np.issubdtype(logits.dtype, np.floating):
+        raise TypeError(
+            f"logits must be a floating-point array, got dtype {logits.dtype}; "
+            "convert with logits.astype(np.float64)"
+        )
+    return logits
 
 
 def softmax(logits, axis=-1):
@@ -30,7 +54,13 @@ def softmax(logits, axis=-1):
     probs : ndarray of the logits' shape
         $p_{n,c}$: non-negative, each slice along ``axis`` sums to 1.
         Slices that hold ``+inf``, ``NaN`` or only ``-inf`` give ``NaN``, as in
-        ``torch.softmax``.
+        ``torch.softmax``; an empty class axis gives an empty array.
+
+    Raises
+    ------
+    TypeError
+        Integer or bool logits, or an ``axis`` that is not an integer
+        (``None`` included), as in ``torch.softmax``.
 
     Notes
     -----
@@ -54,9 +84,10 @@ def softmax(logits, axis=-1):
     #> [[0.659  0.2424 0.0986]]
     ```
     """
-    logits = np.asarray(logits)
+    logits = _check_logits(logits, axis)
     with np.errstate(invalid="ignore"):  # -inf - (-inf) is NaN, as in torch
-        row_max = np.max(logits, axis=axis, keepdims=True)  # (N, 1)
+        # initial=-inf: with C = 0 the maximum is -inf instead of an error.
+        row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)
         exps = np.exp(logits - row_max)  # (N, C)
         return exps / np.sum(exps, axis=axis, keepdims=True)  # (N, C)
 
@@ -72,14 +103,24 @@ def logsumexp(logits, axis=-1):
     ----------
     logits : array_like of shape (N, C)
         Unnormalised scores $x_{n,c}$; the classes lie along ``axis``.
-    axis : int, default -1
-        The class axis.
+        Integer or bool logits are computed in float32, torch's default
+        dtype, as ``torch.logsumexp`` does.
+    axis : int or tuple of int, default -1
+        The class axis (several axes are reduced together, as in torch).
 
     Returns
     -------
     lse : ndarray of shape (N,)
         $\log \sum_c e^{x_{n,c}} \ge \max_c x_{n,c}$; ``log_softmax`` is
-        ``logits - lse`` along ``axis``.
+        ``logits - lse`` along ``axis``. The logits' dtype, float32 for
+        integer or bool logits. An empty class axis gives ``-inf`` (the log
+        of an empty sum), as in torch.
+
+    Raises
+    ------
+    TypeError
+        An ``axis`` that is neither an integer nor a tuple of integers
+        (``None`` included), as in ``torch.logsumexp``.
 
     Notes
     -----
@@ -98,11 +139,16 @@ def logsumexp(logits, axis=-1):
     ```
     """
     logits = np.asarray(logits)
+    for one_axis in axis if isinstance(axis, tuple) else (axis,):
+        _check_axis(one_axis)
+    if np.issubdtype(logits.dtype, np.integer) or logits.dtype == np.bool_:
+        logits = logits.astype(np.float32)  # (N, C): torch's default dtype
     with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows, as in torch
-        row_max = np.max(logits, axis=axis, keepdims=True)  # (N, 1)
+        row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)
         # A row of -inf (every class masked) has no finite maximum to factor
         # out: -inf - (-inf) would be NaN. Unshifted, its sum is 0 and its
-        # log-sum-exp -inf, as in torch; a +inf row gives +inf the same way.
+        # log-sum-exp -inf, as in torch; a +inf row gives +inf the same way,
+        # and an empty row (C = 0, maximum -inf by initial=-inf) gives -inf.
         row_max = np.where(np.isinf(row_max), 0, row_max)  # (N, 1)
         sums = np.sum(np.exp(logits - row_max), axis=axis, keepdims=True)  # (N, 1)
         return np.squeeze(row_max + np.log(sums), axis=axis)  # (N,)
@@ -127,6 +173,13 @@ def log_softmax(logits, axis=-1):
     -------
     log_probs : ndarray of the logits' shape
         $\log p_{n,c} \le 0$; ``np.exp(log_probs)`` sums to 1 along ``axis``.
+        An empty class axis gives an empty array, as in ``torch.log_softmax``.
+
+    Raises
+    ------
+    TypeError
+        Integer or bool logits, or an ``axis`` that is not an integer
+        (``None`` included), as in ``torch.log_softmax``.
 
     Notes
     -----
@@ -145,8 +198,8 @@ def log_softmax(logits, axis=-1):
     #>  [ 0.000e+00 -1.000e+03 -2.000e+03]]
     ```
     """
-    logits = np.asarray(logits)
+    logits = _check_logits(logits, axis)
     with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows, as in torch
-        row_max = np.max(logits, axis=axis, keepdims=True)  # (N, 1)
+        row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)
         shifted = logits - row_max  # (N, C)
         return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))  # (N, C)
