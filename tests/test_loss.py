@@ -291,6 +291,8 @@ BAD_INPUTS = {
                       "logits must have shape"),
     "no-classes": (dict(logits=np.ones((2, 0))), ValueError, "at least one class"),
     "float-ignore-index": (dict(ignore_index=1.5), TypeError, "ignore_index"),
+    # operator.index(True) is 1: a bool would silently ignore class 1.
+    "bool-ignore-index": (dict(ignore_index=True), TypeError, "ignore_index"),
 }
 
 
@@ -308,7 +310,7 @@ def test_bad_input_raises_an_error_naming_it(bad, error, message):
 @pytest.mark.parametrize(
     "bad",
     [k for k in BAD_INPUTS if k not in {"label-smoothing-negative", "float-ignore-index",
-                                        "no-classes"}],
+                                        "bool-ignore-index", "no-classes"}],
 )
 def test_torch_also_rejects_what_celoss_rejects(bad):
     arguments = {"logits": np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]]),
@@ -320,3 +322,34 @@ def test_torch_also_rejects_what_celoss_rejects(bad):
         arguments["weight"] = torch.tensor(arguments["weight"], dtype=x.dtype)
     with pytest.raises((RuntimeError, ValueError, IndexError, NotImplementedError)):
         F.cross_entropy(x, t, **arguments)
+
+
+@pytest.mark.parametrize("ignore_index", [True, 1.5])
+def test_torch_refuses_a_non_integer_ignore_index_with_a_type_error(ignore_index):
+    with pytest.raises(TypeError):
+        F.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), ignore_index=ignore_index)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+def test_probability_targets_promote_with_the_weight_as_in_torch(seed, label_smoothing):
+    # torch multiplies the probabilities by the weight and promotes: float32
+    # logits and targets with a float64 weight give a float64 loss; an integer
+    # weight takes the float's dtype. (Class-index targets: see the docstring.)
+    rng = np.random.default_rng(seed)
+    dtypes = [np.float16, np.float32, np.float64]
+    logits = rng.normal(size=(5, 4)).astype(dtypes[rng.integers(1, 3)])
+    targets = rng.dirichlet(np.ones(4), size=5).astype(dtypes[rng.integers(1, 3)])
+    for weight_dtype in [np.float16, np.float32, np.float64, np.int64]:
+        weight = rng.integers(1, 4, size=4).astype(weight_dtype)
+        ours = cross_entropy(logits, targets, weight=weight, label_smoothing=label_smoothing)
+        theirs = F.cross_entropy(torch.tensor(logits), torch.tensor(targets),
+                                 weight=torch.tensor(weight), label_smoothing=label_smoothing)
+        assert ours.dtype == np.dtype(str(theirs.dtype).removeprefix("torch.")), weight_dtype
+        # Both compute the log-softmax in the logits' dtype: the least precise input sets it.
+        least_precise = "float32" if np.float32 in (logits.dtype, targets.dtype) else "float64"
+        rtol, atol = celoss.TOLERANCES[least_precise]
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=rtol, atol=atol)
+        grad = cross_entropy_grad(logits, targets, weight=weight,
+                                  label_smoothing=label_smoothing)
+        assert grad.dtype == logits.dtype

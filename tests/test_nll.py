@@ -57,3 +57,50 @@ def test_target_weights_are_zero_where_ignored():
     np.testing.assert_array_equal(weights, [3.0, 0.0, 1.0])
     assert weights.dtype == np.float32
     np.testing.assert_array_equal(target_weights(np.array([1, 5]), ignore_index=5), [1.0, 0.0])
+
+
+LOG_PROBS = np.log(np.full((4, 3), 1 / 3))
+
+# Each is an input torch's nll_loss refuses: celoss raises too, naming it.
+NLL_BAD_INPUTS = {
+    "batch-mismatch": ((LOG_PROBS, np.array([0])), {}, ValueError, "targets shape"),
+    "weight-wrong-length": ((LOG_PROBS, np.array([0, 1, 2, 0])), {"weight": np.ones(5)},
+                            ValueError, "weight must have shape"),
+    "spatial-mismatch": ((np.zeros((2, 3, 4)), np.zeros((2, 1), dtype=int)), {},
+                         ValueError, "targets shape"),
+    "integer-log-probs": ((np.zeros((2, 3), dtype=int), np.array([0, 1])), {},
+                          TypeError, "log_probs must be a floating-point array"),
+    "out-of-range": ((LOG_PROBS, np.array([0, 1, 3, 0])), {}, IndexError, "class index 3"),
+    "probabilities": ((LOG_PROBS, np.full((4, 3), 1 / 3)), {}, ValueError, "class indices"),
+    "bool-ignore-index": ((LOG_PROBS, np.array([0, 1, 2, 0])), {"ignore_index": True},
+                          TypeError, "ignore_index"),
+}
+
+
+@pytest.mark.parametrize("args, kwargs, error, message", NLL_BAD_INPUTS.values(),
+                         ids=NLL_BAD_INPUTS.keys())
+def test_nll_loss_refuses_what_torch_refuses_naming_the_problem(args, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        nll_loss(*args, **kwargs)
+    torch_args = [torch.tensor(a) for a in args]
+    torch_kwargs = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v
+                    for k, v in kwargs.items()}
+    with pytest.raises((RuntimeError, ValueError, IndexError, TypeError, NotImplementedError)):
+        F.nll_loss(*torch_args, reduction="none", **torch_kwargs)
+
+
+@pytest.mark.parametrize("targets", [np.array(1), np.array([1])], ids=["()", "(1,)"])
+def test_nll_loss_of_one_example_accepts_what_torch_accepts(targets):
+    log_probs = log_softmax(np.array([0.5, 2.0, -1.0]))
+    ours = nll_loss(log_probs, targets)
+    theirs = F.nll_loss(torch.tensor(log_probs), torch.tensor(targets), reduction="none")
+    np.testing.assert_allclose(ours, theirs.numpy().reshape(ours.shape), rtol=1e-14)
+
+
+def test_nll_loss_of_float16_log_probs_is_float16_as_in_torch():
+    log_probs = log_softmax(np.random.default_rng(3).normal(size=(5, 4))).astype(np.float16)
+    targets = np.array([0, 3, 1, 2, 0])
+    ours = nll_loss(log_probs, targets)
+    theirs = F.nll_loss(torch.tensor(log_probs), torch.tensor(targets), reduction="none")
+    assert ours.dtype == np.float16
+    np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-3)

@@ -30,13 +30,17 @@ class CrossEntropyInputs(NamedTuple):
     logits_dtype: np.dtype  # dtype of the caller's logits, and of the gradient
 
 
-def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothing):
+def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothing,
+                 name="logits"):
     """Check and normalise the arguments of ``cross_entropy``.
 
     Parameters
     ----------
     logits, targets, weight, ignore_index, reduction, label_smoothing
         As in :func:`celoss.cross_entropy`.
+    name : str, default "logits"
+        What the messages call the first argument (``nll_loss`` takes
+        log-probabilities).
 
     Returns
     -------
@@ -60,23 +64,25 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
     targets = np.asarray(targets)
     if not np.issubdtype(logits.dtype, np.floating):
         raise TypeError(
-            f"logits must be a floating-point array, got dtype {logits.dtype}; "
-            "convert with logits.astype(np.float64)"
+            f"{name} must be a floating-point array, got dtype {logits.dtype}; "
+            f"convert with {name}.astype(np.float64)"
         )
     if logits.ndim == 0:
         raise ValueError(
-            "logits must have shape (C,), (N, C) or (N, C, d1, ..., dK), got shape ()"
+            f"{name} must have shape (C,), (N, C) or (N, C, d1, ..., dK), got shape ()"
         )
     axis = class_axis(logits.ndim)
     num_classes = logits.shape[axis]
     if num_classes == 0:
-        raise ValueError(f"logits must have at least one class, got shape {logits.shape}")
+        raise ValueError(f"{name} must have at least one class, got shape {logits.shape}")
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     label_smoothing = float(label_smoothing)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     try:
+        if isinstance(ignore_index, (bool, np.bool_)):
+            raise TypeError  # operator.index(True) is 1: torch refuses a bool
         ignore_index = operator.index(ignore_index)
     except TypeError:
         raise TypeError(
@@ -87,6 +93,7 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
     # kernels accumulate half precision in float.
     result_dtype = logits.dtype
     logits = _widen_half(logits)
+    promoting_weight = []  # the weight's dtype when torch promotes the loss with it
     if weight is not None:
         weight = np.asarray(weight)
         if weight.shape != (num_classes,):
@@ -97,12 +104,18 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         if not (np.issubdtype(weight.dtype, np.floating)
                 or np.issubdtype(weight.dtype, np.integer)):
             raise TypeError(f"weight must be a real array, got dtype {weight.dtype}")
-        weight = weight.astype(logits.dtype)
+        if targets.shape == logits.shape and np.issubdtype(weight.dtype, np.floating):
+            # Probabilities meet the weight in a product, and torch promotes it:
+            # float32 logits with a float64 weight give a float64 loss.
+            promoting_weight = [weight.dtype]
+            weight = weight.astype(np.result_type(logits.dtype, weight.dtype))
+        else:
+            weight = weight.astype(logits.dtype)
 
     if targets.shape == logits.shape:  # torch's rule: same shape means probabilities
         if not np.issubdtype(targets.dtype, np.floating):
             raise TypeError(
-                f"targets of the logits' shape {logits.shape} are class probabilities "
+                f"targets of the {name}' shape {logits.shape} are class probabilities "
                 f"and must be floating point, got dtype {targets.dtype}; class indices "
                 f"have shape {_index_shape(logits.shape)}"
             )
@@ -114,7 +127,8 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         return CrossEntropyInputs(
             logits, _widen_half(targets), weight, ignore_index, reduction,
             label_smoothing, axis, num_classes, True,
-            np.result_type(result_dtype, targets.dtype),  # torch promotes
+            # torch promotes: the loss has the widest of the three dtypes
+            np.result_type(result_dtype, targets.dtype, *promoting_weight),
             result_dtype,
         )
 
@@ -123,7 +137,7 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         targets = targets.reshape(())  # torch accepts (1,) for one example
     if targets.shape != expected:
         raise ValueError(
-            f"targets shape {targets.shape} does not match logits shape "
+            f"targets shape {targets.shape} does not match {name} shape "
             f"{logits.shape}: expected {expected} for class indices or "
             f"{logits.shape} for class probabilities"
         )
@@ -131,7 +145,7 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         raise TypeError(
             f"targets of shape {targets.shape} are class indices and must be "
             f"integers, got dtype {targets.dtype}; class probabilities have the "
-            f"logits' shape {logits.shape}"
+            f"{name}' shape {logits.shape}"
         )
     out_of_range = (targets != ignore_index) & ((targets < 0) | (targets >= num_classes))
     if np.any(out_of_range):

@@ -33,7 +33,9 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         shape ``()``, ``(N,)`` or ``(N, d1, ..., dK)``; or class
         probabilities $t_{n,c}$ of the logits' shape.
     weight : array_like of shape (C,), optional
-        Class weights $w_c$, cast to the logits' dtype.
+        Class weights $w_c$. With class indices they are cast to the logits'
+        dtype; with probabilities a floating weight promotes the loss's dtype,
+        as in torch.
     ignore_index : int, default -100
         Class-index target value that contributes to neither the loss nor the
         mean's denominator. Must be negative with probability targets.
@@ -50,13 +52,15 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         The reduced loss; for ``"none"`` the per-example losses, of the
         targets' shape (class indices) or the logits' shape without the class
         axis (probabilities). The logits' dtype (promoted with probability
-        targets', as torch does). ``NaN`` for a mean over nothing.
+        targets' and a floating weight's, as torch does). ``NaN`` for a mean
+        over nothing.
 
     Raises
     ------
     TypeError
         Non-floating logits; non-integer class-index targets; probability
-        targets that are not floating point.
+        targets that are not floating point; an ``ignore_index`` that is not
+        an integer (a bool included).
     ValueError
         Mismatched shapes; a weight that is not ``(C,)``; ``label_smoothing``
         outside [0, 1]; an unknown ``reduction``; ``ignore_index >= 0`` with
@@ -81,9 +85,12 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     $t' = (1 - \varepsilon)\, t + \varepsilon / C$, averaged over the $N$
     examples (times $d_1 \cdots d_K$).
 
-    Two differences from torch, both stricter: a negative or NaN
-    ``label_smoothing`` raises (torch ignores it), and integer targets of any
-    width are accepted (torch wants int64 or uint8).
+    Differences from torch: a negative or NaN ``label_smoothing`` raises
+    (torch ignores it); integer targets of any width are accepted (torch
+    wants int64 or uint8); with class-index targets, a weight of another
+    dtype than the logits (float64 or integer weights for float32 logits)
+    is cast to the logits' dtype, where torch raises; logits with no
+    classes at all ($C = 0$) raise, where torch returns NaN.
 
     References
     ----------

@@ -8,6 +8,7 @@ target is ``ignore_index`` cost nothing.
 
 import numpy as np
 
+from ._validation import check_inputs
 from .correct_class import class_axis, correct_class_log_probs
 
 
@@ -83,6 +84,15 @@ def nll_loss(log_probs, targets, *, weight=None, ignore_index=-100):
     losses : ndarray of shape (N,)
         $l_n \ge 0$ for non-negative weights, the shape of ``targets``.
 
+    Raises
+    ------
+    TypeError, ValueError, IndexError
+        Where ``torch.nn.functional.nll_loss`` refuses the input, with the
+        checks and messages of :func:`celoss.cross_entropy`: non-floating
+        log-probabilities, targets whose shape does not match, a weight that
+        is not ``(C,)``, a class index out of range. Targets of the
+        log-probabilities' own shape (probabilities) are a ValueError.
+
     Notes
     -----
     $$l_n = -\,w_{y_n} \log p_{n,y_n}\,[y_n \ne \text{ignore\_index}]$$
@@ -98,8 +108,14 @@ def nll_loss(log_probs, targets, *, weight=None, ignore_index=-100):
     #> [0.41703002 0.22004952]
     ```
     """
-    log_probs = np.asarray(log_probs)
-    targets = np.asarray(targets)
+    inputs = check_inputs(log_probs, targets, weight, ignore_index, "none", 0.0,
+                          name="log_probs")
+    if inputs.probability_targets:
+        raise ValueError(
+            f"nll_loss takes class indices, got targets of the log-probabilities' shape "
+            f"{inputs.targets.shape}; class probabilities go to celoss.soft_target_loss"
+        )
+    log_probs, targets, weight = inputs.logits, inputs.targets, inputs.weight
     ignored = targets == ignore_index  # (N,)
     safe_targets = np.where(ignored, 0, targets)  # (N,)
     correct_log_probs = correct_class_log_probs(log_probs, safe_targets)  # (N,)
@@ -108,7 +124,7 @@ def nll_loss(log_probs, targets, *, weight=None, ignore_index=-100):
     )  # (N,)
     with np.errstate(invalid="ignore"):  # 0 * -inf is NaN, as in torch
         return np.where(ignored, 0, -weights * correct_log_probs).astype(
-            log_probs.dtype, copy=False
+            inputs.dtype, copy=False
         )  # (N,)
 
 
@@ -157,6 +173,8 @@ def soft_target_loss(log_probs, target_probs, *, weight=None):
         if weight is not None:
             shape = [1] * log_probs.ndim
             shape[axis] = -1
-            weight = np.asarray(weight, dtype=weighted_log_probs.dtype)
+            weight = np.asarray(weight)
+            if not np.issubdtype(weight.dtype, np.floating):  # as in torch: the
+                weight = weight.astype(weighted_log_probs.dtype)  # float's dtype wins
             weighted_log_probs = weighted_log_probs * np.reshape(weight, shape)  # (N, C)
         return -np.sum(weighted_log_probs, axis=axis)  # (N,)
