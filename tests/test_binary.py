@@ -1,6 +1,7 @@
 """Binary cross-entropy with logits against torch, the formula and finite differences."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from celoss import (
     log_sigmoid,
     sigmoid,
 )
+from celoss.parity import TOLERANCES
 
 
 @st.composite
@@ -113,3 +115,113 @@ def test_bad_input_raises_an_error_naming_it(bad, error, message):
     for function in (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_grad):
         with pytest.raises(error, match=message):
             function(logits, targets, **arguments)
+
+
+FLOATS = [np.float16, np.float32, np.float64]
+
+
+@st.composite
+def mixed_dtype_problems(draw):
+    """Logits, targets, weight and pos_weight of independently drawn float dtypes."""
+    dtypes = [draw(st.sampled_from(FLOATS), label=name)
+              for name in ("logits", "targets", "weight", "pos_weight")]
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    logits = (rng.normal(size=shape) * draw(st.sampled_from([0.1, 1.0, 3.0]))).astype(dtypes[0])
+    targets = rng.random(size=shape).astype(dtypes[1])
+    options = {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+    if draw(st.booleans()):
+        options["weight"] = rng.uniform(0.1, 2.0, size=shape[-1:]).astype(dtypes[2])
+    if draw(st.booleans()):
+        options["pos_weight"] = rng.uniform(0.1, 4.0, size=shape[-1:]).astype(dtypes[3])
+    return logits, targets, options
+
+
+def torch_loss_and_grad(logits, targets, options, dtype=None):
+    """torch's loss and gradient; every input cast to ``dtype`` when given."""
+    def tensor(value):
+        return torch.tensor(value if dtype is None else np.asarray(value, dtype=dtype))
+    x = tensor(logits).requires_grad_()
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        x, tensor(targets), reduction=options["reduction"],
+        **{name: tensor(options[name]) for name in ("weight", "pos_weight") if name in options})
+    loss.sum().backward()
+    return loss.detach().numpy(), x.grad.numpy()
+
+
+@settings(max_examples=300, deadline=None)
+@given(mixed_dtype_problems())
+def test_loss_has_the_targets_dtype_and_gradient_the_logits_dtype_as_in_torch(problem):
+    """torch 2.13 returns the targets' dtype for the loss, the logits' for the gradient.
+
+    The values are checked against torch in float64 with the tolerance of the
+    least precise input: with float16 inputs torch rounds its intermediates to
+    half precision, celoss only its result.
+    """
+    logits, targets, options = problem
+    loss = binary_cross_entropy_with_logits(logits, targets, **options)
+    grad = binary_cross_entropy_with_logits_grad(logits, targets, **options)
+    torch_loss, torch_grad = torch_loss_and_grad(logits, targets, options)
+    assert loss.dtype == torch_loss.dtype == targets.dtype
+    assert grad.dtype == torch_grad.dtype == logits.dtype
+    assert loss.shape == torch_loss.shape and grad.shape == torch_grad.shape
+    exact_loss, exact_grad = torch_loss_and_grad(logits, targets, options, dtype=np.float64)
+    least = max([logits, targets, *(options.get(n) for n in ("weight", "pos_weight"))],
+                key=lambda value: -1 if value is None else np.finfo(value.dtype).eps)
+    rtol, atol = TOLERANCES[least.dtype.name]
+    np.testing.assert_allclose(loss.astype(np.float64), exact_loss, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(grad.astype(np.float64), exact_grad, rtol=rtol, atol=atol)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([(2,), (4, 3), (2, 3, 5)]),
+       st.sampled_from(["mean", "sum"]), st.booleans())
+def test_half_precision_losses_are_summed_in_float32_as_in_torch(seed, shape, reduction,
+                                                                 weighted):
+    """Losses near float16's largest value, 65504: their sum overflows, their mean need not."""
+    rng = np.random.default_rng(seed)
+    logits = -rng.uniform(1e4, 6e4, size=shape).astype(np.float16)
+    targets = (rng.random(size=shape) < 0.9).astype(np.float16)
+    options = {"reduction": reduction}
+    if weighted:
+        options["weight"] = rng.uniform(0.5, 1.0, size=shape[-1:]).astype(np.float16)
+    ours = binary_cross_entropy_with_logits(logits, targets, **options)
+    theirs, _ = torch_loss_and_grad(logits, targets, options)
+    assert ours.dtype == theirs.dtype == np.float16
+    rtol, atol = TOLERANCES["float16"]
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol)  # inf only where torch's is
+    if reduction == "mean":
+        assert np.isfinite(ours)
+
+
+def test_half_precision_mean_of_two_large_losses_is_finite():
+    # The fuzzer's case: torch gives 40000 (each loss is 40000, their float16 sum inf).
+    logits, targets = np.full(2, -40000, np.float16), np.ones(2, np.float16)
+    theirs, _ = torch_loss_and_grad(logits, targets, {"reduction": "mean"})
+    assert float(theirs) == 40000.0
+    assert binary_cross_entropy_with_logits(logits, targets) == theirs
+
+
+BROADER = {
+    "weight-adds-an-axis": ((2,), "weight", (3, 2)),
+    "weight-stretches-an-axis": ((1, 3), "weight", (4, 3)),
+    "pos-weight-adds-an-axis": ((2,), "pos_weight", (3, 2)),
+    "pos-weight-adds-two-axes": ((2, 3), "pos_weight", (5, 1, 1, 3)),
+}
+
+
+@pytest.mark.parametrize("shape, name, weight_shape", BROADER.values(), ids=BROADER.keys())
+def test_a_weight_that_broadcasts_beyond_the_logits_raises_as_torch_raises(shape, name,
+                                                                           weight_shape):
+    rng = np.random.default_rng(0)
+    logits, targets = rng.normal(size=shape), rng.random(size=shape)
+    value = rng.uniform(0.5, 2.0, size=weight_shape)
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.binary_cross_entropy_with_logits(
+            torch.tensor(logits), torch.tensor(targets), **{name: torch.tensor(value)})
+    message = (rf"{name} of shape {re.escape(str(weight_shape))} does not broadcast to the "
+               rf"logits' shape {re.escape(str(shape))}")
+    for function in (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_grad):
+        for reduction in ("mean", "sum", "none"):
+            with pytest.raises(ValueError, match=message):
+                function(logits, targets, reduction=reduction, **{name: value})

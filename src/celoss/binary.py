@@ -101,14 +101,17 @@ def _check_binary(logits, targets, weight, pos_weight, reduction):
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     for name, value in (("weight", weight), ("pos_weight", pos_weight)):
-        if value is not None:
-            try:
-                np.broadcast_shapes(np.shape(value), logits.shape)
-            except ValueError:
-                raise ValueError(
-                    f"{name} of shape {np.shape(value)} does not broadcast to the logits' "
-                    f"shape {logits.shape}"
-                ) from None
+        if value is None:
+            continue
+        try:
+            shape = np.broadcast_shapes(np.shape(value), logits.shape)
+        except ValueError:
+            shape = None
+        if shape != logits.shape:  # a weight may not add axes or stretch the logits, as in torch
+            raise ValueError(
+                f"{name} of shape {np.shape(value)} does not broadcast to the logits' "
+                f"shape {logits.shape}"
+            )
     return logits, targets
 
 
@@ -122,6 +125,11 @@ def binary_cross_entropy_with_logits(logits, targets, *, weight=None, pos_weight
     positives; ``weight`` scales whole elements. The mean divides by the
     number of elements, whatever the weights.
 
+    The loss has the targets' dtype, as in torch 2.13: float64 logits with
+    float32 targets give a float32 loss (the gradient keeps the logits'
+    dtype). Half-precision losses are summed in float32 and rounded once, as
+    torch accumulates them.
+
     Parameters
     ----------
     logits : array_like of shape (N, C)
@@ -129,9 +137,11 @@ def binary_cross_entropy_with_logits(logits, targets, *, weight=None, pos_weight
     targets : array_like of shape (N, C)
         Targets $y_{n,c}$ in [0, 1], floating point, the logits' shape.
     weight : array_like, optional
-        Element weights $w_{n,c}$, broadcast to the logits' shape.
+        Element weights $w_{n,c}$; must broadcast to the logits' shape
+        without changing it.
     pos_weight : array_like of shape (C,), optional
-        Weight $p_c$ of the positive term, broadcast to the logits' shape.
+        Weight $p_c$ of the positive term; must broadcast to the logits'
+        shape without changing it.
     reduction : {"mean", "sum", "none"}, default "mean"
         How to reduce the element losses.
 
@@ -139,14 +149,19 @@ def binary_cross_entropy_with_logits(logits, targets, *, weight=None, pos_weight
     -------
     loss : ndarray of shape ()
         The reduced loss, or the element losses (the logits' shape) for
-        ``"none"``; the logits' dtype.
+        ``"none"``; the targets' dtype, whatever the dtypes of the logits and
+        the weights, as in torch. It is computed in the promoted dtype of the
+        logits and targets (summed in at least float32) and converted to the
+        targets' dtype at the end; torch rounds some intermediates to the
+        targets' dtype, so mixed dtypes can differ from it by that rounding.
 
     Raises
     ------
     TypeError
         Non-floating logits or targets.
     ValueError
-        Mismatched shapes, weights that do not broadcast, an unknown reduction.
+        Mismatched shapes, weights that do not broadcast to the logits'
+        shape (or that broadcast to a larger one), an unknown reduction.
 
     Notes
     -----
@@ -173,16 +188,20 @@ def binary_cross_entropy_with_logits(logits, targets, *, weight=None, pos_weight
     ```
     """
     logits, targets = _check_binary(logits, targets, weight, pos_weight, reduction)
+    dtype = np.result_type(logits, targets)  # the dtype the losses are computed in
     log_probs = log_sigmoid(logits)  # (N, C)
     if pos_weight is not None:
-        log_weight = (np.asarray(pos_weight, dtype=logits.dtype) - 1) * targets + 1  # (N, C)
+        log_weight = (np.asarray(pos_weight, dtype=dtype) - 1) * targets + 1  # (N, C)
         log_probs = log_probs * log_weight  # (N, C)
     with np.errstate(invalid="ignore"):  # 0 * inf is NaN, as in torch
         losses = (1 - targets) * logits - log_probs  # (N, C)
     if weight is not None:
-        losses = losses * np.asarray(weight, dtype=logits.dtype)  # (N, C)
+        losses = losses * np.asarray(weight, dtype=dtype)  # (N, C)
+    if reduction != "none":  # torch sums half precision in float32: 2 x 40000 overflows float16
+        losses = losses.astype(np.promote_types(dtype, np.float32), copy=False)  # (N, C)
     loss = reduce_loss(losses, reduction)  # ()
-    return np.asarray(loss).astype(np.result_type(logits, targets), copy=False)
+    with np.errstate(over="ignore"):  # a sum beyond float16's range is inf, as in torch
+        return np.asarray(loss).astype(targets.dtype, copy=False)  # torch: the targets' dtype
 
 
 def binary_cross_entropy_with_logits_grad(logits, targets, *, weight=None, pos_weight=None,
@@ -202,7 +221,8 @@ def binary_cross_entropy_with_logits_grad(logits, targets, *, weight=None, pos_w
     Returns
     -------
     grad : ndarray of the logits' shape
-        $\partial \ell / \partial x_{n,c}$, in the logits' dtype.
+        $\partial \ell / \partial x_{n,c}$, in the logits' dtype whatever the
+        targets' dtype, as torch's autograd returns it.
 
     Notes
     -----
@@ -224,11 +244,12 @@ def binary_cross_entropy_with_logits_grad(logits, targets, *, weight=None, pos_w
     ```
     """
     logits, targets = _check_binary(logits, targets, weight, pos_weight, reduction)
+    dtype = np.result_type(logits, targets)  # the dtype the gradient is computed in
     log_weight = 1 if pos_weight is None else (
-        (np.asarray(pos_weight, dtype=logits.dtype) - 1) * targets + 1)  # (N, C)
+        (np.asarray(pos_weight, dtype=dtype) - 1) * targets + 1)  # (N, C)
     grad = (1 - targets) - log_weight * sigmoid(-logits)  # (N, C); 1 - sigma(x) = sigma(-x)
     if weight is not None:
-        grad = grad * np.asarray(weight, dtype=logits.dtype)  # (N, C)
+        grad = grad * np.asarray(weight, dtype=dtype)  # (N, C)
     if reduction == "mean":
         grad = grad / max(logits.size, 1)  # (N, C)
     return np.broadcast_to(grad, logits.shape).astype(logits.dtype)  # (N, C)
