@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from celoss import cross_entropy, entropy, kl_div, log_softmax, softmax
 
@@ -63,3 +65,40 @@ def test_bad_kl_input_raises():
         kl_div(np.zeros((2, 3)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="'batchmean'"):
         kl_div(np.zeros((2, 3)), np.zeros((2, 3)), reduction="avg")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([(2,), (1, 2), (4, 3), (2, 3, 5)]),
+       st.sampled_from(["mean", "batchmean", "sum", "none"]), st.booleans())
+def test_half_precision_kl_is_summed_in_float32_as_in_torch(seed, shape, reduction, log_target):
+    """Terms near float16's largest value, 65504: their sum overflows, their mean need not.
+
+    torch's "batchmean" divides the sum already rounded to float16 by N, so it
+    overflows where "mean" does not; celoss follows it.
+    """
+    rng = np.random.default_rng(seed)
+    log_q = -rng.uniform(1e4, 6e4, size=shape).astype(np.float16)
+    target = rng.uniform(0.5, 1.0, size=shape).astype(np.float16)
+    if log_target:
+        target = np.log(target)
+    ours = kl_div(log_q, target, reduction=reduction, log_target=log_target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch warns about "mean"
+        theirs = F.kl_div(torch.tensor(log_q), torch.tensor(target), reduction=reduction,
+                          log_target=log_target).numpy()
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype == np.float16
+    np.testing.assert_allclose(ours, theirs, rtol=5e-3, atol=2e-3)  # inf only where torch's is
+    if reduction == "mean":
+        assert np.isfinite(ours)
+
+
+@pytest.mark.parametrize("reduction, expected", [("mean", 40000.0), ("batchmean", np.inf),
+                                                 ("sum", np.inf)])
+def test_the_fuzzers_half_precision_kl_gives_torchs_values(reduction, expected):
+    # torch 2.13 on the fuzzer's case: mean 40000, batchmean and sum inf (80000 in float16).
+    log_q, p = np.full(2, -40000, np.float16), np.ones(2, np.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch warns about "mean"
+        theirs = F.kl_div(torch.tensor(log_q), torch.tensor(p), reduction=reduction).numpy()
+    assert float(theirs) == expected
+    assert kl_div(log_q, p, reduction=reduction) == theirs

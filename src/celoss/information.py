@@ -102,7 +102,10 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
     Returns
     -------
     kl : ndarray of shape ()
-        The reduced divergence, or the element terms for ``"none"``.
+        The reduced divergence, or the element terms for ``"none"``. Half
+        precision is summed in float32 and rounded once, as in torch; for
+        ``"batchmean"`` torch rounds the sum before dividing by N, so a
+        float16 sum beyond 65504 is ``inf`` there even when the mean is not.
 
     Raises
     ------
@@ -141,17 +144,23 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
         raise ValueError(
             f"reduction must be 'mean', 'batchmean', 'sum' or 'none', got {reduction!r}"
         )
-    with np.errstate(invalid="ignore"):  # 0 * -inf is NaN, as in torch
+    # As in torch: 0 * -inf is NaN, a product beyond float16's range inf.
+    with np.errstate(invalid="ignore", over="ignore"):
         if log_target:
             terms = np.exp(target_probs) * (target_probs - log_probs)  # (N, C)
         else:
             terms = xlogx(target_probs) - target_probs * log_probs  # (N, C)
     if reduction == "none":
         return terms  # (N, C)
-    total = np.sum(terms)  # ()
-    with np.errstate(invalid="ignore", divide="ignore"):  # empty input is NaN, as in torch
+    # NaN from empty input or inf - inf, inf beyond float16's range, as in torch.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        # torch sums half precision in float32 and rounds once: 2 x 40000 overflows float16.
+        total = np.sum(terms, dtype=np.promote_types(terms.dtype, np.float32))  # ()
         if reduction == "mean":
             total = total / terms.size  # ()
-        elif reduction == "batchmean" and terms.ndim > 0:
-            total = total / terms.shape[0]  # ()
-    return np.asarray(total, dtype=terms.dtype)  # ()
+        elif reduction == "batchmean":
+            # torch divides the sum, already rounded to the terms' dtype, by N
+            total = total.astype(terms.dtype)  # ()
+            if terms.ndim > 0:
+                total = total / terms.shape[0]  # ()
+        return np.asarray(total, dtype=terms.dtype)  # ()
