@@ -132,12 +132,18 @@ def cases() -> list[Case]:
 
 
 def where_it_failed(error: BaseException) -> str:
-    """The innermost celoss function in a traceback, for example ``celoss.nll.nll_loss``."""
-    frames = traceback.extract_tb(error.__traceback__)
-    for frame in reversed(frames):
-        path = Path(frame.filename)
-        if path.parent.name == "celoss" and path.name != "parity.py":
-            return f"celoss.{path.stem}.{frame.name}"
+    """The innermost public celoss function in a traceback, e.g. ``celoss.nll.nll_loss``.
+
+    Private helpers (``celoss._validation.check_inputs``, ``_check_logits``) are
+    passed over for the public function that called them, the one a case calls.
+    """
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if Path(frame.filename).parent.name == "celoss"
+              and Path(frame.filename).name != "parity.py"]
+    public = [frame for frame in frames
+              if not frame.name.startswith("_") and not Path(frame.filename).stem.startswith("_")]
+    for frame in reversed(public or frames):
+        return f"celoss.{Path(frame.filename).stem}.{frame.name}"
     return "the comparison itself"
 
 

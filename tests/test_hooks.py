@@ -365,6 +365,21 @@ def test_chapter_cases_that_disagree_or_crash_fail_the_gate(matrix, gate, tmp_pa
     assert "ImportError: nope" in message
 
 
+def test_a_crash_is_located_in_the_public_function_the_case_called(matrix):
+    import numpy as np
+
+    import celoss
+
+    # nll_loss raises inside celoss._validation.check_inputs; the gate names nll_loss.
+    with pytest.raises(ValueError) as error:
+        celoss.nll_loss(np.zeros((4, 3)), np.array([0]))
+    assert matrix.where_it_failed(error.value) == "celoss.nll.nll_loss"
+    with pytest.raises(TypeError) as error:
+        celoss.softmax(np.array([1, 2]))
+    assert matrix.where_it_failed(error.value) == "celoss.probabilities.softmax"
+    assert matrix.where_it_failed(ValueError("raised outside celoss")) == "the comparison itself"
+
+
 # ------------------------------------------------------------ notebook_pages.py
 
 NOTEBOOK = '''# %% [markdown]
