@@ -267,13 +267,17 @@ def report_headline(repeats):
     print(f"   speed-up forward+backward:   {both:5.2f}x (target >= 3.0x)")
     print(f"   ... with out= (no allocation): {both_out:5.2f}x")
     median = {name: np.median(values) for name, values in times.items()}
+    exp_numpy = median["numpy shift+exp, every logit"]
+    exp_torch = median["torch exp of every logit"]
+    fresh = median["fresh (N, V) array, touched"]
+    with_fresh = median["fused forward+backward, out="] + fresh
     print("   What bounds the ratios on this machine:")
-    print(f"   - NumPy's shift and exp take {median['numpy shift+exp, every logit'] / median['torch exp of every logit']:.2f}x"
-          " as long as torch's exp over the same logits; a fused forward that did only those"
-          f" would be {median['torch forward'] / median['numpy shift+exp, every logit']:.2f}x faster than torch")
-    print(f"   - a fresh gradient's pages cost {median['fresh (N, V) array, touched'] * 1e3:.0f} ms to"
-          " zero; with out='s time plus that, forward+backward would be "
-          f"{median['torch forward+backward'] / (median['fused forward+backward, out='] + median['fresh (N, V) array, touched']):.2f}x faster")
+    print(f"   - NumPy's shift and exp take {exp_numpy / exp_torch:.2f}x as long as torch's exp "
+          "over the same logits; a fused forward that did only those would be "
+          f"{median['torch forward'] / exp_numpy:.2f}x faster than torch")
+    print(f"   - a fresh gradient's pages cost {fresh * 1e3:.0f} ms to zero; with out='s time "
+          "plus that, forward+backward would be "
+          f"{median['torch forward+backward'] / with_fresh:.2f}x faster")
     del logits, targets, floors
 
     print("\n2. Peak resident memory beyond inputs and returned gradient (fresh process each)")

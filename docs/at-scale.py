@@ -369,21 +369,20 @@ print("running maximum after each tile:", np.hstack(tile_maxima), sep="\n")
 # from online_logsumexp on ever longer prefixes of the row.
 row = rng.normal(size=48).astype(np.float32)  # (V,)
 row[[9, 30, 45]] = [2.5, 3.5, 5.0]  # the maximum rises three times
-FIG_TILE = 6
-prefix_ends = list(range(FIG_TILE, row.size + 1, FIG_TILE))
-running = [celoss.fused.online_logsumexp(row[None, :end], np.empty((1, FIG_TILE), np.float32),
-                                         tile=FIG_TILE) for end in prefix_ends]
+prefix_ends = list(range(TILE, row.size + 1, TILE))
+running = [celoss.fused.online_logsumexp(row[None, :end], np.empty((1, TILE), np.float32),
+                                         tile=TILE) for end in prefix_ends]
 running_max = np.array([shifts[-1].item() for _, shifts, _ in running])  # (K,)
 running_sum = np.array([total.item() for _, _, total in running])  # (K,)
 final_lse = running[-1][0].item()
 fig, (ax_row, ax_sum) = plt.subplots(1, 2, figsize=(7.4, 2.9))
 for k, end in enumerate(prefix_ends):
     if k % 2 == 0:
-        ax_row.axvspan(end - FIG_TILE - 0.5, end - 0.5, color=OTHER, alpha=0.25, lw=0)
+        ax_row.axvspan(end - TILE - 0.5, end - 0.5, color=OTHER, alpha=0.25, lw=0)
 ax_row.scatter(np.arange(row.size), row, s=9, color=CORRECT, label="logits $x_c$")
 ax_row.step(np.array(prefix_ends) - 0.5, running_max, where="pre", color=ACCENT,
             label="running maximum $m_k$")
-ax_row.set_xlabel(f"class c (tiles of {FIG_TILE} shaded in turn)")
+ax_row.set_xlabel(f"class c (tiles of {TILE} shaded in turn)")
 ax_row.set_title("The running maximum $m_k$")
 ax_row.legend(frameon=False, fontsize=7, loc="upper left")
 ax_sum.bar(np.arange(1, len(prefix_ends) + 1), running_sum, color=CORRECT)
@@ -396,7 +395,7 @@ ax_sum.set_xlabel("after tile k")
 ax_sum.set_title("The running sum $d_k$")
 show_figure(
     fig, "online-normaliser",
-    alt=f"Left: {row.size} logits in {row.size // FIG_TILE} tiles of {FIG_TILE} with the "
+    alt=f"Left: {row.size} logits in {row.size // TILE} tiles of {TILE} with the "
         f"running maximum as a step line, "
         f"rising to {running_max[-1]:.2f}; values after each tile: "
         f"{', '.join(f'{v:.2f}' for v in running_max)}. Right: bars of the running sum "
@@ -625,9 +624,8 @@ display(Markdown(
     f"without a gradient to write into, one cache-sized block per thread. "
     f"The times were measured while this page was built, on whatever else the "
     f"machine was doing; the memory does not depend on that. "
-    f"`benchmarks/bench_fused.py` measures the full-size case the issue set "
-    f"(a 512 MiB float32 array of logits), with interleaved runs and each peak in a "
-    f"fresh process: "
+    f"`benchmarks/bench_fused.py` measures a language model's full size, with "
+    f"interleaved runs and each peak in a fresh process: "
     f"`python benchmarks/bench_fused.py`."
 ))
 

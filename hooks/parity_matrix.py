@@ -137,14 +137,16 @@ def where_it_failed(error: BaseException) -> str:
     Private helpers (``celoss._validation.check_inputs``, ``_check_logits``) are
     passed over for the public function that called them, the one a case calls.
     """
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if Path(frame.filename).parent.name == "celoss"
-              and Path(frame.filename).name != "parity.py"]
-    public = [frame for frame in frames
-              if not frame.name.startswith("_") and not Path(frame.filename).stem.startswith("_")]
-    for frame in reversed(public or frames):
-        return f"celoss.{Path(frame.filename).stem}.{frame.name}"
-    return "the comparison itself"
+    frames = [(Path(frame.filename), frame.name)
+              for frame in traceback.extract_tb(error.__traceback__)]
+    frames = [(path.stem, name) for path, name in frames
+              if path.parent.name == "celoss" and path.name != "parity.py"]
+    public = [(module, name) for module, name in frames
+              if not module.startswith("_") and not name.startswith("_")]
+    if not frames:
+        return "the comparison itself"
+    module, name = (public or frames)[-1]
+    return f"celoss.{module}.{name}"
 
 
 CASES_DIR = Path(__file__).with_name("cases")

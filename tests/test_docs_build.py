@@ -359,7 +359,8 @@ def test_makefile_serves_on_localhost_8000_and_builds_strict():
 
 
 def test_the_build_benchmark_uses_the_makefiles_environment():
-    spec = importlib.util.spec_from_file_location("bench_build", ROOT / "benchmarks" / "bench_build.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_build", ROOT / "benchmarks" / "bench_build.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     makefile = (ROOT / "Makefile").read_text()

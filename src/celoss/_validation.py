@@ -60,13 +60,8 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
     IndexError
         A class index outside [0, C) that is not ignore_index.
     """
-    logits = np.asarray(logits)
+    logits = require_floating(logits, name)
     targets = np.asarray(targets)
-    if not np.issubdtype(logits.dtype, np.floating):
-        raise TypeError(
-            f"{name} must be a floating-point array, got dtype {logits.dtype}; "
-            f"convert with {name}.astype(np.float64)"
-        )
     if logits.ndim == 0:
         raise ValueError(
             f"{name} must have shape (C,), (N, C) or (N, C, d1, ..., dK), got shape ()"
@@ -93,7 +88,8 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
     # kernels accumulate half precision in float.
     result_dtype = logits.dtype
     logits = _widen_half(logits)
-    promoting_weight = []  # the weight's dtype when torch promotes the loss with it
+    probability_targets = targets.shape == logits.shape  # torch's rule: same shape
+    loss_dtype = result_dtype  # promoted below with probability targets, as torch does
     if weight is not None:
         weight = np.asarray(weight)
         if weight.shape != (num_classes,):
@@ -104,15 +100,15 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         if not (np.issubdtype(weight.dtype, np.floating)
                 or np.issubdtype(weight.dtype, np.integer)):
             raise TypeError(f"weight must be a real array, got dtype {weight.dtype}")
-        if targets.shape == logits.shape and np.issubdtype(weight.dtype, np.floating):
+        if probability_targets and np.issubdtype(weight.dtype, np.floating):
             # Probabilities meet the weight in a product, and torch promotes it:
             # float32 logits with a float64 weight give a float64 loss.
-            promoting_weight = [weight.dtype]
+            loss_dtype = np.result_type(loss_dtype, weight.dtype)
             weight = weight.astype(np.result_type(logits.dtype, weight.dtype))
         else:
             weight = weight.astype(logits.dtype)
 
-    if targets.shape == logits.shape:  # torch's rule: same shape means probabilities
+    if probability_targets:
         if not np.issubdtype(targets.dtype, np.floating):
             raise TypeError(
                 f"targets of the {name}' shape {logits.shape} are class probabilities "
@@ -127,8 +123,7 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         return CrossEntropyInputs(
             logits, _widen_half(targets), weight, ignore_index, reduction,
             label_smoothing, axis, num_classes, True,
-            # torch promotes: the loss has the widest of the three dtypes
-            np.result_type(result_dtype, targets.dtype, *promoting_weight),
+            np.result_type(loss_dtype, targets.dtype),  # torch promotes
             result_dtype,
         )
 
@@ -158,6 +153,17 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         logits, targets, weight, ignore_index, reduction, label_smoothing,
         axis, num_classes, False, result_dtype, result_dtype,
     )
+
+
+def require_floating(array, name="logits"):
+    """``array`` as an ndarray; TypeError naming ``name`` unless it is floating point."""
+    array = np.asarray(array)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(
+            f"{name} must be a floating-point array, got dtype {array.dtype}; "
+            f"convert with {name}.astype(np.float64)"
+        )
+    return array
 
 
 def _widen_half(array):

@@ -9,6 +9,7 @@ difference, so the two losses meet there.
 
 import numpy as np
 
+from ._validation import _widen_half, require_floating
 from .reduction import REDUCTIONS, reduce_loss
 
 
@@ -85,10 +86,8 @@ def log_sigmoid(logits):
 
 def _check_binary(logits, targets, weight, pos_weight, reduction):
     """Check the arguments of the binary loss; return them as arrays."""
-    logits = np.asarray(logits)
+    logits = require_floating(logits)
     targets = np.asarray(targets)
-    if not np.issubdtype(logits.dtype, np.floating):
-        raise TypeError(f"logits must be a floating-point array, got dtype {logits.dtype}")
     if not np.issubdtype(targets.dtype, np.floating):
         raise TypeError(
             f"targets must be floating point (0.0 / 1.0 or probabilities), got dtype "
@@ -198,7 +197,7 @@ def binary_cross_entropy_with_logits(logits, targets, *, weight=None, pos_weight
     if weight is not None:
         losses = losses * np.asarray(weight, dtype=dtype)  # (N, C)
     if reduction != "none":  # torch sums half precision in float32: 2 x 40000 overflows float16
-        losses = losses.astype(np.promote_types(dtype, np.float32), copy=False)  # (N, C)
+        losses = _widen_half(losses)  # (N, C)
     loss = reduce_loss(losses, reduction)  # ()
     with np.errstate(over="ignore"):  # a sum beyond float16's range is inf, as in torch
         return np.asarray(loss).astype(targets.dtype, copy=False)  # torch: the targets' dtype

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._validation import check_inputs
 from .nll import target_weights
-from .reduction import reduce_loss
+from .reduction import _reduce_and_mix, reduce_loss
 
 #: Bytes of logits one thread works on at a time. The block and its
 #: exponentials stay in the shared L3 cache between the passes over them (max,
@@ -271,7 +271,7 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
     nll = (log_total - correct_shifted)[:, 0]  # (R,)
     target_losses = np.where(kept, target_weight * nll, 0)  # (R,)
     uniform_losses = None
-    total_class_weight = 0  # W, needed only with smoothing
+    total_class_weight = 0  # w_Sigma, needed only with smoothing
     if label_smoothing > 0:
         total_class_weight = num_classes if weight is None else np.sum(weight)  # ()
         shifted_sums = shifted_logit_sums(x, row_max, weight, scratch, tile)  # (R, 1)
@@ -475,14 +475,11 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
             for future in [pool.submit(worker) for _ in range(workers)]:
                 future.result()  # re-raises a worker's exception here
 
-    # Each loss reduced on its own, then mixed, as cross_entropy and torch do.
-    loss = reduce_loss(target_losses, inputs.reduction, total_weight=total_weight)  # ()
-    if uniform_losses is not None:
-        uniform_loss = reduce_loss(uniform_losses, inputs.reduction,
-                                   total_weight=total_weight)  # ()
-        with np.errstate(invalid="ignore"):  # 0 * inf is NaN, as in torch
-            loss = ((1 - inputs.label_smoothing) * loss
-                    + inputs.label_smoothing * uniform_loss)  # () or (N,)
+    if uniform_losses is None:
+        loss = reduce_loss(target_losses, inputs.reduction, total_weight=total_weight)  # ()
+    else:  # each loss reduced on its own, then mixed, as cross_entropy and torch do
+        loss = _reduce_and_mix(target_losses, uniform_losses, inputs.reduction,
+                               inputs.label_smoothing, total_weight=total_weight)  # ()
     loss = np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
     if work_grad is not grad:
         np.copyto(grad, work_grad, casting="same_kind")  # (N, V)

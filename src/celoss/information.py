@@ -8,6 +8,8 @@ divergence: $H(p, q) = H(p) + D_{\mathrm{KL}}(p \,\|\, q)$.
 
 import numpy as np
 
+from ._validation import _widen_half
+
 KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
 
 
@@ -155,7 +157,7 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
     # NaN from empty input or inf - inf, inf beyond float16's range, as in torch.
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         # torch sums half precision in float32 and rounds once: 2 x 40000 overflows float16.
-        total = np.sum(terms, dtype=np.promote_types(terms.dtype, np.float32))  # ()
+        total = np.sum(_widen_half(terms))  # ()
         if reduction == "mean":
             total = total / terms.size  # ()
         elif reduction == "batchmean":

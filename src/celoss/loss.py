@@ -8,9 +8,9 @@ and every combination of options.
 import numpy as np
 
 from ._validation import check_inputs
-from .nll import nll_loss, soft_target_loss, target_weights
+from .nll import _nll_losses, soft_target_loss, target_weights
 from .probabilities import log_softmax
-from .reduction import reduce_loss
+from .reduction import _reduce_and_mix, reduce_loss
 
 
 def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
@@ -90,7 +90,8 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     wants int64 or uint8); with class-index targets, a weight of another
     dtype than the logits (float64 or integer weights for float32 logits)
     is cast to the logits' dtype, where torch raises; logits with no
-    classes at all ($C = 0$) raise, where torch returns NaN.
+    classes at all ($C = 0$) raise, where torch returns NaN for probability
+    targets (and raises for class indices).
 
     References
     ----------
@@ -126,9 +127,7 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         total_weight = np.sum(target_weights(targets, weight=weight,
                                              ignore_index=ignore_index,
                                              dtype=log_probs.dtype))  # ()
-        losses = nll_loss(log_probs, targets, weight=weight,
-                          ignore_index=ignore_index)  # (N,)
-        loss = reduce_loss(losses, inputs.reduction, total_weight=total_weight)  # ()
+        losses = _nll_losses(log_probs, targets, weight, ignore_index)  # (N,)
         if smoothing > 0:
             # Label smoothing mixes two losses, each reduced on its own as torch
             # does: against the one-hot target and against the uniform one.
@@ -137,10 +136,8 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
                                        for d in range(log_probs.ndim)])  # (1, C)
             uniform_losses = soft_target_loss(log_probs, uniform, weight=weight)  # (N,)
             uniform_losses = np.where(targets == ignore_index, 0, uniform_losses)  # (N,)
-            uniform_loss = reduce_loss(uniform_losses, inputs.reduction,
-                                       total_weight=total_weight)  # ()
-            with np.errstate(invalid="ignore"):  # 0 * inf is NaN, as in torch
-                loss = (1 - smoothing) * loss + smoothing * uniform_loss  # ()
-        return np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
+            loss = _reduce_and_mix(losses, uniform_losses, inputs.reduction, smoothing,
+                                   total_weight=total_weight)  # ()
+            return np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
     loss = reduce_loss(losses, inputs.reduction, total_weight=total_weight)  # ()
     return np.asarray(loss).astype(inputs.dtype, copy=False)  # ()

@@ -91,7 +91,8 @@ def nll_loss(log_probs, targets, *, weight=None, ignore_index=-100):
         checks and messages of :func:`celoss.cross_entropy`: non-floating
         log-probabilities, targets whose shape does not match, a weight that
         is not ``(C,)``, a class index out of range. Targets of the
-        log-probabilities' own shape (probabilities) are a ValueError.
+        log-probabilities' own shape (probabilities) are a ValueError when
+        floating point and a TypeError otherwise.
 
     Notes
     -----
@@ -115,7 +116,12 @@ def nll_loss(log_probs, targets, *, weight=None, ignore_index=-100):
             f"nll_loss takes class indices, got targets of the log-probabilities' shape "
             f"{inputs.targets.shape}; class probabilities go to celoss.soft_target_loss"
         )
-    log_probs, targets, weight = inputs.logits, inputs.targets, inputs.weight
+    losses = _nll_losses(inputs.logits, inputs.targets, inputs.weight, ignore_index)  # (N,)
+    return losses.astype(inputs.dtype, copy=False)  # (N,)
+
+
+def _nll_losses(log_probs, targets, weight, ignore_index):
+    """:func:`nll_loss` on inputs already checked (``cross_entropy`` checks them once)."""
     ignored = targets == ignore_index  # (N,)
     safe_targets = np.where(ignored, 0, targets)  # (N,)
     correct_log_probs = correct_class_log_probs(log_probs, safe_targets)  # (N,)
@@ -124,7 +130,7 @@ def nll_loss(log_probs, targets, *, weight=None, ignore_index=-100):
     )  # (N,)
     with np.errstate(invalid="ignore"):  # 0 * -inf is NaN, as in torch
         return np.where(ignored, 0, -weights * correct_log_probs).astype(
-            inputs.dtype, copy=False
+            log_probs.dtype, copy=False
         )  # (N,)
 
 

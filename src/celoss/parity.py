@@ -473,7 +473,8 @@ def chunked_linear_cross_entropy(hidden, weight, targets, *, chunk_rows=256,
     backward, one more array of each size (the gradients scaled by the
     upstream gradient). Under ``torch.autocast``, or for float16 and
     bfloat16 inputs, it computes in float32 (as autocast runs cross-entropy)
-    and returns a float32 loss.
+    and returns a float32 loss; half-precision inputs then also hold float32
+    copies of ``hidden`` and ``weight`` and build their gradients in float32.
 
     Parameters
     ----------

@@ -11,6 +11,8 @@ import numbers
 
 import numpy as np
 
+from ._validation import require_floating
+
 
 def _check_axis(axis):
     """Raise where torch's ``dim`` raises: ``axis`` must be an integer, not None or a bool."""
@@ -24,14 +26,8 @@ def _check_logits(logits, axis):
     torch's softmax has no kernel for integer or bool tensors, and its ``dim``
     has no ``None`` (NumPy's "every axis"), so both raise ``TypeError``.
     """
-    logits = np.asarray(logits)
     _check_axis(axis)
-    if not np.issubdtype(logits.dtype, np.floating):
-        raise TypeError(
-            f"logits must be a floating-point array, got dtype {logits.dtype}; "
-            "convert with logits.astype(np.float64)"
-        )
-    return logits
+    return require_floating(logits)
 
 
 def softmax(logits, axis=-1):
