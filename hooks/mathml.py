@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import html as htmllib
 import importlib.metadata
-import json
 import logging
 import re
 from pathlib import Path
@@ -29,6 +28,8 @@ from pathlib import Path
 from latex2mathml.converter import convert
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
+
+import notebook_cache  # hooks/notebook_cache.py: MkDocs puts hooks/ on sys.path to load a hook
 
 log = logging.getLogger("mkdocs.hooks.mathml")
 
@@ -79,22 +80,13 @@ def on_pre_build(config):
     """Start from the conversions the last build kept."""
     _converted.clear()
     _used.clear()
-    path = cache_path(config)
-    if path.is_file():
-        try:
-            _converted.update(json.loads(path.read_text(encoding="utf-8")))
-        except ValueError:  # a half-written file from an interrupted build
-            _converted.clear()
+    _converted.update(notebook_cache.read_json(cache_path(config)) or {})
 
 
 def on_post_build(config):
-    """Keep this build's conversions for the next one."""
-    path = cache_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps({key: _converted[key] for key in sorted(_used)}),
-                         encoding="utf-8")
-    temporary.replace(path)
+    """Keep this build's conversions (only those) for the next one."""
+    notebook_cache.write_json(cache_path(config),
+                              {key: _converted[key] for key in sorted(_used)})
 
 
 def protect(html: str) -> tuple[str, list[str]]:

@@ -44,7 +44,8 @@ from mkdocs.plugins import event_priority
 
 log = logging.getLogger("mkdocs.hooks.notebook_cache")
 
-# The parity gate and the Playground table `import notebook_cache`. MkDocs runs
+# The parity gate, the Playground table, mathml and render_cache `import
+# notebook_cache` (its keys, its cached results, its JSON files). MkDocs runs
 # each hook file anew for every build (every `mkdocs serve` rebuild too), under
 # the name "hooks/notebook_cache.py"; registered under the plain name as well,
 # this build's copy is the one they import (mkdocs.yml lists this hook first).
@@ -132,6 +133,31 @@ def build_keys(config) -> tuple[str, str]:
     return keys
 
 
+def read_json(path: Path):
+    """The JSON document kept in ``path``; None when there is none.
+
+    A file cut short (written by an older version, or damaged) counts as
+    none: the build recomputes what it held instead of failing on it.
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def write_json(path: Path, document) -> None:
+    """Keep ``document`` in ``path``, whole or not at all.
+
+    It is written to a temporary file that then replaces ``path``, so a
+    build interrupted while writing leaves the previous file, never half of
+    the new one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document), encoding="utf-8")
+    temporary.replace(path)
+
+
 def cached_result(folder: Path, key: str, compute, keep=lambda document: True):
     """``(document, seconds, cached)``: ``compute()``'s JSON result, kept in ``folder/<key>.json``.
 
@@ -140,17 +166,15 @@ def cached_result(folder: Path, key: str, compute, keep=lambda document: True):
     is), and only the newest ``KEEP`` files of ``folder`` are kept.
     """
     path = folder / f"{key}.json"
-    if path.is_file():
-        stored = json.loads(path.read_text(encoding="utf-8"))
+    stored = read_json(path)
+    if stored is not None:
         os.utime(path)  # the newest files are the ones kept
         return stored["document"], stored["seconds"], True
     start = time.perf_counter()
     document = compute()
     seconds = time.perf_counter() - start
     if keep(document):
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"document": document, "seconds": seconds}),
-                        encoding="utf-8")
+        write_json(path, {"document": document, "seconds": seconds})
         older = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in older[KEEP:]:
             old.unlink(missing_ok=True)

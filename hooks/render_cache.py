@@ -30,6 +30,8 @@ from pathlib import Path
 
 from jinja2 import FileSystemBytecodeCache
 
+import notebook_cache  # hooks/notebook_cache.py: MkDocs puts hooks/ on sys.path to load a hook
+
 log = logging.getLogger("mkdocs.hooks.render_cache")
 
 # Page hash -> the search entries Material made for that page.
@@ -115,12 +117,7 @@ def on_pre_build(config):
     _stats.update(reused=0, indexed=0)
     if search is None or not hasattr(search, "search_index"):
         return
-    path = cache_dir(config) / "search" / "entries.json"
-    if path.is_file():
-        try:
-            _known.update(json.loads(path.read_text(encoding="utf-8")))
-        except ValueError:  # a half-written file from an interrupted build
-            _known.clear()
+    _known.update(notebook_cache.read_json(cache_dir(config) / "search" / "entries.json") or {})
     plugin_config = {key: search.config[key] for key in sorted(search.config)}
     search.search_index.add_entry_from_context = cached_indexing(search.search_index,
                                                                  plugin_config)
@@ -130,10 +127,6 @@ def on_post_build(config):
     """Save the entries of this build's pages (only those) for the next build."""
     if not _used:
         return
-    path = cache_dir(config) / "search" / "entries.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     kept = {key: _known[key] for key in sorted(_used) if key in _known}
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(kept), encoding="utf-8")
-    temporary.replace(path)
+    notebook_cache.write_json(cache_dir(config) / "search" / "entries.json", kept)
     log.info("search index: %d pages reused, %d indexed", _stats["reused"], _stats["indexed"])

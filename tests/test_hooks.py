@@ -248,6 +248,33 @@ def test_cached_result_reuses_a_kept_result_and_never_keeps_a_failing_one(cache,
     assert len(runs) == 3
 
 
+def test_a_cut_short_cache_file_is_recomputed_not_a_failed_build(cache, tmp_path):
+    (tmp_path / "k.json").write_text('{"document": {"passed": tr')  # an interrupted write
+    document, _, cached = cache.cached_result(tmp_path, "k", lambda: {"passed": True})
+    assert document == {"passed": True} and not cached
+    assert cache.read_json(tmp_path / "k.json")["document"] == {"passed": True}
+    assert cache.read_json(tmp_path / "missing.json") is None
+
+
+def test_json_is_written_whole_through_a_temporary_file(cache, tmp_path, monkeypatch):
+    path = tmp_path / "sub" / "kept.json"
+    cache.write_json(path, {"a": 1})
+    assert cache.read_json(path) == {"a": 1} and sorted(p.name for p in path.parent.iterdir()) == [
+        "kept.json"]
+    # A write that fails half-way (here: on the temporary file) leaves the old file.
+    real = Path.write_text
+
+    def cut_short(self, text, *args, **kwargs):
+        real(self, text[: len(text) // 2], *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        cache.write_json(path, {"a": 2, "b": [1, 2, 3]})
+    monkeypatch.undo()
+    assert cache.read_json(path) == {"a": 1}
+
+
 def test_cached_result_keeps_only_the_newest_results(cache, tmp_path):
     for number in range(cache.KEEP + 2):
         cache.cached_result(tmp_path, f"key{number}", lambda: {}, lambda document: True)
@@ -296,8 +323,10 @@ def test_build_keys_are_computed_once_per_build_and_shared_by_the_hooks(cache, m
     assert gate.notebook_cache is cache and table.notebook_cache is cache
     assert gate.notebook_cache.build_keys(config) == (library, result) and len(calls) == 2
     hooks = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["hooks"]
-    assert hooks.index("hooks/notebook_cache.py") < min(
-        hooks.index("hooks/parity_gate.py"), hooks.index("hooks/playground_table.py"))
+    importers = [f"hooks/{name}.py" for name in ("parity_gate", "playground_table",
+                                                 "mathml", "render_cache")]
+    assert all(load(Path(name).stem).notebook_cache is cache for name in importers)
+    assert hooks.index("hooks/notebook_cache.py") < min(map(hooks.index, importers))
 
 
 # ------------------------------------------------- chapters' cases (hooks/cases)
