@@ -8,7 +8,7 @@ divergence: $H(p, q) = H(p) + D_{\mathrm{KL}}(p \,\|\, q)$.
 
 import numpy as np
 
-from ._validation import _widen_half
+from ._validation import _widen_half, require_floating
 
 KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
 
@@ -57,7 +57,9 @@ def entropy(probs, axis=-1):
     Returns
     -------
     entropy : ndarray of shape (N,)
-        $H(p_n) \ge 0$; divide by $\log 2$ for bits.
+        $H(p_n) \ge 0$; divide by $\log 2$ for bits. The probabilities'
+        dtype; float16 is summed in float32 and rounded once, as
+        ``torch.special.entr(p).sum(axis)`` does.
 
     Notes
     -----
@@ -78,7 +80,18 @@ def entropy(probs, axis=-1):
     #> [0.     0.6931]
     ```
     """
-    return 0.0 - np.sum(xlogx(probs), axis=axis)  # (N,); 0.0 - 0.0 is 0.0, not -0.0
+    terms = xlogx(probs)  # (N, C)
+    # torch sums half precision in float32 and rounds once; 0.0 - 0.0 is 0.0, not -0.0.
+    return (0.0 - np.sum(_widen_half(terms), axis=axis)).astype(terms.dtype)  # (N,)
+
+
+def _promoted_dtype(log_probs, target_probs):
+    """The dtype torch gives two floating arrays: a 0-d one yields to one with dimensions."""
+    if log_probs.ndim == 0 and target_probs.ndim > 0:
+        return target_probs.dtype
+    if target_probs.ndim == 0 and log_probs.ndim > 0:
+        return log_probs.dtype
+    return np.result_type(log_probs.dtype, target_probs.dtype)
 
 
 def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
@@ -88,36 +101,51 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
     the target distribution $p$ second. Each element contributes
     $p (\log p - \log q)$; ``"batchmean"`` divides the sum by the batch
     size N (the mathematical KL per example), ``"mean"`` by the number of
-    elements (torch's default, which it warns about).
+    elements (torch's default, which it warns about; celoss does not).
 
     Parameters
     ----------
     log_probs : array_like of shape (N, C)
-        The model's log-probabilities $\log q_{n,c}$.
+        The model's log-probabilities $\log q_{n,c}$; floating point, any
+        shape that broadcasts with ``target_probs``.
     target_probs : array_like of shape (N, C)
-        The target $p_{n,c}$, or $\log p_{n,c}$ when ``log_target``.
+        The target $p_{n,c}$, or $\log p_{n,c}$ when ``log_target``;
+        floating point, broadcast against ``log_probs`` as torch does.
     reduction : {"mean", "batchmean", "sum", "none"}, default "mean"
-        How to reduce the element terms.
+        How to reduce the element terms. ``"batchmean"`` divides the sum by
+        N, the length of ``log_probs``' first axis (not by the broadcast
+        shape's), and does not divide when ``log_probs`` is 0-d.
     log_target : bool, default False
         Whether ``target_probs`` holds log-probabilities.
 
     Returns
     -------
     kl : ndarray of shape ()
-        The reduced divergence, or the element terms for ``"none"``. Half
-        precision is summed in float32 and rounded once, as in torch; for
-        ``"batchmean"`` torch rounds the sum before dividing by N, so a
+        The reduced divergence, or the element terms, of the broadcast
+        shape, for ``"none"``. Its dtype is the two inputs' promoted as in
+        torch: float32 with float64 gives float64, float16 with float32
+        float32, and a 0-d input takes the dtype of one with dimensions.
+        Half precision is summed in float32 and rounded once, as in torch;
+        for ``"batchmean"`` torch rounds the sum before dividing by N, so a
         float16 sum beyond 65504 is ``inf`` there even when the mean is not.
+        An empty input gives NaN for ``"mean"``, 0 for ``"sum"``, and for
+        ``"batchmean"`` 0 / N: NaN when N = 0.
 
     Raises
     ------
+    TypeError
+        If either input is not floating point (torch refuses integer, bool
+        and complex inputs).
     ValueError
-        If the shapes differ or the reduction is unknown.
+        If the shapes do not broadcast or the reduction is unknown.
 
     Notes
     -----
     $$D_{\mathrm{KL}}(p_n \,\|\, q_n) = \sum_{c=1}^{C} p_{n,c}
-    \left(\log p_{n,c} - \log q_{n,c}\right)$$
+    \left(\log p_{n,c} - \log q_{n,c}\right), \qquad 0 \log 0 = 0$$
+
+    As in torch, a zero target meets $\log q = -\infty$ as $0 \cdot (-\infty)$,
+    which is NaN; so does $\log p = -\infty$ with ``log_target``.
 
     References
     ----------
@@ -136,24 +164,31 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
     #> 0.368064
     ```
     """
-    log_probs = np.asarray(log_probs)
-    target_probs = np.asarray(target_probs)
-    if log_probs.shape != target_probs.shape:
+    log_probs = require_floating(log_probs, "log_probs")
+    target_probs = require_floating(target_probs, "target_probs")
+    try:
+        np.broadcast_shapes(log_probs.shape, target_probs.shape)
+    except ValueError:
         raise ValueError(
-            f"target_probs shape {target_probs.shape} must be log_probs' shape {log_probs.shape}"
-        )
+            f"log_probs shape {log_probs.shape} and target_probs shape "
+            f"{target_probs.shape} do not broadcast"
+        ) from None
     if reduction not in KL_REDUCTIONS:
         raise ValueError(
             f"reduction must be 'mean', 'batchmean', 'sum' or 'none', got {reduction!r}"
         )
-    # As in torch: 0 * -inf is NaN, a product beyond float16's range inf.
+    dtype = _promoted_dtype(log_probs, target_probs)
+    log_q = log_probs.astype(dtype, copy=False)  # products and differences in this dtype
+    target = target_probs.astype(dtype, copy=False)
+    # As in torch: exp and p log p in the target's own dtype, then promoted;
+    # 0 * -inf is NaN, a product beyond float16's range inf.
     with np.errstate(invalid="ignore", over="ignore"):
         if log_target:
-            terms = np.exp(target_probs) * (target_probs - log_probs)  # (N, C)
+            terms = np.exp(target_probs).astype(dtype, copy=False) * (target - log_q)  # (N, C)
         else:
-            terms = xlogx(target_probs) - target_probs * log_probs  # (N, C)
+            terms = xlogx(target_probs).astype(dtype, copy=False) - target * log_q  # (N, C)
     if reduction == "none":
-        return terms  # (N, C)
+        return np.asarray(terms)  # (N, C); 0-d stays an ndarray
     # NaN from empty input or inf - inf, inf beyond float16's range, as in torch.
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         # torch sums half precision in float32 and rounds once: 2 x 40000 overflows float16.
@@ -161,8 +196,10 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
         if reduction == "mean":
             total = total / terms.size  # ()
         elif reduction == "batchmean":
-            # torch divides the sum, already rounded to the terms' dtype, by N
-            total = total.astype(terms.dtype)  # ()
-            if terms.ndim > 0:
-                total = total / terms.shape[0]  # ()
-        return np.asarray(total, dtype=terms.dtype)  # ()
+            # torch divides the sum, already rounded to the terms' dtype, by
+            # N = log_probs.shape[0], whatever the broadcast shape; 0-d: no division.
+            total = total.astype(dtype, copy=False)  # ()
+            if log_probs.ndim > 0:
+                total = total / log_probs.shape[0]  # ()
+        return np.asarray(total, dtype=dtype)  # ()
+
