@@ -21,7 +21,8 @@
 #
 # The symbols are PyTorch's ($N$, $C$, $x_{n,c}$, $y_n$, $l_n$), listed in the
 # vocabulary table on the [home page](index.md); the same comparison over every
-# option, reduction and dtype is on the [Verification](verification.md) page.
+# option and reduction, in float16, float32 and float64, is on the
+# [Verification](verification.md) page.
 # The code that draws the figures and writes the sentences that quote computed
 # values is hidden here, to keep the steps in view; the notebook download (the
 # button beside the title) has every cell.
@@ -476,7 +477,7 @@ show_figure(
 # the manual steps to float32's when it runs in float32, as in the seed.
 # `celoss.compare_with_torch` runs every step's check at once, the gradient
 # included; the [Verification](verification.md) page runs it over every
-# option, reduction and dtype.
+# option and reduction, in float16, float32 and float64.
 
 # %%
 np.testing.assert_allclose(float(loss_celoss), loss_torch64,
@@ -524,7 +525,7 @@ print(random_report)
 
 # %% [markdown]
 # Next: the [Verification](verification.md) page, which compares every option
-# (class weights, `ignore_index`, label smoothing, probability targets), every
-# reduction and every dtype with PyTorch at each build; and the
-# [API reference](reference.md), whose docstrings give each function's formula
-# and shapes.
+# (class weights, `ignore_index`, label smoothing, probability targets) and
+# every reduction, in float16, float32 and float64, with PyTorch at each build;
+# and the [API reference](reference.md), whose docstrings give each function's
+# formula and shapes.

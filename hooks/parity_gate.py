@@ -97,6 +97,11 @@ def failure_message(document: dict) -> str | None:
     return "\n".join(lines)
 
 
+def spoken_list(words: list[str]) -> str:
+    """``"a, b and c"``."""
+    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
+
+
 def fmt(x: float) -> str:
     """A difference in a table cell: 0 or three significant digits."""
     return "0" if x == 0 else f"{x:.2e}"
@@ -185,11 +190,14 @@ def render_page(document: dict, seconds: float, page_order=()) -> str:
     ]
     dtypes = dict.fromkeys(c["dtype"] for c in cases)
     out += [f"| {d} | {tol[d][0]:g} | {tol[d][1]:g} |" for d in dtypes if d in tol]
+    dtypes_in_matrix = list(dict.fromkeys(c["dtype"] for c in cases
+                                          if c.get("group", "matrix") == "matrix"))
     out += [
         "",
         "The matrix: every option alone and combined (class `weight`, "
         "`ignore_index`, `label_smoothing`, probability targets), each reduction, "
-        "float32 and float64, unbatched $(C,)$, batched $(N, C)$ and K-dimensional "
+        f"{spoken_list(dtypes_in_matrix)}, "
+        "unbatched $(C,)$, batched $(N, C)$ and K-dimensional "
         "$(N, C, d_1, d_2)$ logits; and logits scaled to about 1000, where a "
         "softmax without its stabilising shift overflows. *Value* is the largest "
         "absolute difference over the forward steps, *gradient* the largest over "

@@ -17,7 +17,7 @@ Run it by hand to see the same report::
     .venv/bin/python hooks/parity_matrix.py report.json
 
 The matrix: every option alone and combined (class weights, ``ignore_index``,
-label smoothing, probability targets), each reduction, float32 and float64,
+label smoothing, probability targets), each reduction, float16, float32 and float64,
 unbatched ``(C,)``, batched ``(N, C)`` and K-dimensional ``(N, C, d1, d2)``
 logits; value and gradient. A few more cases scale the logits to about 1000,
 where a softmax or log-softmax without its stabilising shift overflows
@@ -45,7 +45,7 @@ SHAPES = {  # name -> logits shape, classes on axis 0 for (C,), else axis 1
     "batched": (4, C),
     "K-dim": (2, C, 3, 2),
 }
-DTYPES = ("float32", "float64")
+DTYPES = ("float16", "float32", "float64")
 REDUCTIONS = ("mean", "sum", "none")
 IGNORE_INDEX = -1  # not torch's default (-100), so the option must be passed on
 LABEL_SMOOTHING = 0.1
