@@ -1,9 +1,10 @@
 r"""Entropy and KL divergence: what cross-entropy measures, in bits of surprise.
 
-Cross-entropy $H(p, q)$ is the average surprise $-\log q$ of a model $q$ on
-outcomes drawn from $p$. It splits into the surprise no model can avoid, the
-entropy $H(p)$, and the extra surprise of using $q$ instead of $p$, the KL
-divergence: $H(p, q) = H(p) + D_{\mathrm{KL}}(p \,\|\, q)$.
+Cross-entropy $H(t, p)$ is the average surprise $-\log p$ of a model $p$ on
+outcomes drawn from a target distribution $t$ (the site's symbols: $p$ the
+model's softmax, $t$ the target). It splits into the surprise no model can
+avoid, the entropy $H(t)$, and the extra surprise of using $p$ instead of $t$,
+the KL divergence: $H(t, p) = H(t) + D_{\mathrm{KL}}(t \,\|\, p)$.
 """
 
 import numpy as np
@@ -95,21 +96,21 @@ def _promoted_dtype(log_probs, target_probs):
 
 
 def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
-    r"""KL divergence $D_{\mathrm{KL}}(p \,\|\, q)$, with ``torch.nn.functional.kl_div``'s API.
+    r"""KL divergence $D_{\mathrm{KL}}(t \,\|\, p)$, with ``torch.nn.functional.kl_div``'s API.
 
-    Like torch, the *model* comes first, as log-probabilities $\log q$, and
-    the target distribution $p$ second. Each element contributes
-    $p (\log p - \log q)$; ``"batchmean"`` divides the sum by the batch
+    Like torch, the *model* comes first, as log-probabilities $\log p$, and
+    the target distribution $t$ second. Each element contributes
+    $t (\log t - \log p)$; ``"batchmean"`` divides the sum by the batch
     size N (the mathematical KL per example), ``"mean"`` by the number of
     elements (torch's default, which it warns about; celoss does not).
 
     Parameters
     ----------
     log_probs : array_like of shape (N, C)
-        The model's log-probabilities $\log q_{n,c}$; floating point, any
+        The model's log-probabilities $\log p_{n,c}$; floating point, any
         shape that broadcasts with ``target_probs``.
     target_probs : array_like of shape (N, C)
-        The target $p_{n,c}$, or $\log p_{n,c}$ when ``log_target``;
+        The target $t_{n,c}$, or $\log t_{n,c}$ when ``log_target``;
         floating point, broadcast against ``log_probs`` as torch does.
     reduction : {"mean", "batchmean", "sum", "none"}, default "mean"
         How to reduce the element terms. ``"batchmean"`` divides the sum by
@@ -141,11 +142,11 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
 
     Notes
     -----
-    $$D_{\mathrm{KL}}(p_n \,\|\, q_n) = \sum_{c=1}^{C} p_{n,c}
-    \left(\log p_{n,c} - \log q_{n,c}\right), \qquad 0 \log 0 = 0$$
+    $$D_{\mathrm{KL}}(t_n \,\|\, p_n) = \sum_{c=1}^{C} t_{n,c}
+    \left(\log t_{n,c} - \log p_{n,c}\right), \qquad 0 \log 0 = 0$$
 
-    As in torch, a zero target meets $\log q = -\infty$ as $0 \cdot (-\infty)$,
-    which is NaN; so does $\log p = -\infty$ with ``log_target``.
+    As in torch, a zero target meets $\log p = -\infty$ as $0 \cdot (-\infty)$,
+    which is NaN; so does $\log t = -\infty$ with ``log_target``.
 
     References
     ----------
@@ -158,9 +159,9 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
     import numpy as np
     from celoss import kl_div
 
-    log_q = np.log(np.array([[0.5, 0.5]]))
-    p = np.array([[0.9, 0.1]])
-    print(f"{float(kl_div(log_q, p, reduction='batchmean')):.6f}")
+    log_p = np.log(np.array([[0.5, 0.5]]))  # the model
+    t = np.array([[0.9, 0.1]])  # the target
+    print(f"{float(kl_div(log_p, t, reduction='batchmean')):.6f}")
     #> 0.368064
     ```
     """
@@ -178,15 +179,15 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
             f"reduction must be 'mean', 'batchmean', 'sum' or 'none', got {reduction!r}"
         )
     dtype = _promoted_dtype(log_probs, target_probs)
-    log_q = log_probs.astype(dtype, copy=False)  # products and differences in this dtype
+    log_p = log_probs.astype(dtype, copy=False)  # products and differences in this dtype
     target = target_probs.astype(dtype, copy=False)
     # As in torch: exp and p log p in the target's own dtype, then promoted;
     # 0 * -inf is NaN, a product beyond float16's range inf.
     with np.errstate(invalid="ignore", over="ignore"):
         if log_target:
-            terms = np.exp(target_probs).astype(dtype, copy=False) * (target - log_q)  # (N, C)
+            terms = np.exp(target_probs).astype(dtype, copy=False) * (target - log_p)  # (N, C)
         else:
-            terms = xlogx(target_probs).astype(dtype, copy=False) - target * log_q  # (N, C)
+            terms = xlogx(target_probs).astype(dtype, copy=False) - target * log_p  # (N, C)
     if reduction == "none":
         return np.asarray(terms)  # (N, C); 0-d stays an ndarray
     # NaN from empty input or inf - inf, inf beyond float16's range, as in torch.
