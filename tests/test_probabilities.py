@@ -200,3 +200,44 @@ def test_an_empty_axis_gives_what_torch_gives(shape, dtype, data):
         np.testing.assert_array_equal(ours, theirs)
     if shape[axis] == 0:
         assert np.all(logsumexp(logits, axis=axis) == -np.inf)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_float16_is_computed_in_float32_and_rounded_once_as_in_torch(seed):
+    # Along a non-last axis torch's CPU kernel computes float16 in float32 and
+    # rounds once: its log-softmax is then ours bit for bit; its softmax stays
+    # within a float16 rounding (the kernel divides differently).
+    logits = random_logits(seed, (3, 6, 4), dtype=np.float16)
+    x = torch.tensor(logits)
+    assert log_softmax(logits, axis=1).dtype == np.float16
+    np.testing.assert_array_equal(log_softmax(logits, axis=1),
+                                  torch.log_softmax(x, 1).numpy())
+    np.testing.assert_allclose(softmax(logits, axis=1), torch.softmax(x, 1).numpy(),
+                               rtol=2**-10, atol=2**-24)
+    np.testing.assert_allclose(logsumexp(logits, axis=1), torch.logsumexp(x, 1).numpy(),
+                               rtol=2**-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finite_logits_whose_difference_overflows_match_torch_without_a_warning(dtype):
+    # max - min overflows to -inf (a RuntimeWarning, an error under this suite's
+    # filterwarnings); torch returns probability 0 and log-probability -inf.
+    big = np.finfo(dtype).max
+    logits = np.array([[big, -big, 0.0], [1.0, -big, big]], dtype=dtype)
+    x = torch.tensor(logits)
+    np.testing.assert_array_equal(softmax(logits), torch.softmax(x, -1).numpy())
+    np.testing.assert_array_equal(log_softmax(logits), torch.log_softmax(x, -1).numpy())
+    np.testing.assert_array_equal(logsumexp(logits), torch.logsumexp(x, -1).numpy())
+
+
+def test_logsumexp_takes_a_list_of_axes_and_refuses_none_as_torch():
+    logits = random_logits(7, (2, 3, 4))
+    x = torch.tensor(logits)
+    np.testing.assert_allclose(logsumexp(logits, axis=[0, 2]),
+                               torch.logsumexp(x, [0, 2]).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(logsumexp(logits[0, 0, 0]), torch.logsumexp(x[0, 0, 0], -1),
+                               rtol=1e-12)  # a 0-d array has axis -1 in both
+    with pytest.raises(RuntimeError):
+        torch.logsumexp(x, ())
+    with pytest.raises(ValueError, match="at least one axis"):
+        logsumexp(logits, axis=())

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import require_floating
+from ._validation import _widen_half, require_floating
 
 
 def _check_axis(axis):
@@ -28,6 +28,16 @@ def _check_logits(logits, axis):
     """
     _check_axis(axis)
     return require_floating(logits)
+
+
+def _check_axes(axis):
+    """``axis`` as a tuple of integers, checked as ``torch.logsumexp`` checks ``dim``."""
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    for one_axis in axes:
+        _check_axis(one_axis)
+    if not axes:
+        raise ValueError("axis must name at least one axis, got ()")  # torch raises too
+    return axes[0] if len(axes) == 1 else axes  # an int: NumPy allows -1 and 0 on a 0-d array
 
 
 def softmax(logits, axis=-1):
@@ -50,7 +60,9 @@ def softmax(logits, axis=-1):
     probs : ndarray of the logits' shape
         $p_{n,c}$: non-negative, each slice along ``axis`` sums to 1.
         Slices that hold ``+inf``, ``NaN`` or only ``-inf`` give ``NaN``, as in
-        ``torch.softmax``; an empty class axis gives an empty array.
+        ``torch.softmax``; an empty class axis gives an empty array. The
+        logits' dtype; float16 is computed in float32 and rounded once, as
+        torch's CPU kernel does.
 
     Raises
     ------
@@ -81,11 +93,16 @@ def softmax(logits, axis=-1):
     ```
     """
     logits = _check_logits(logits, axis)
-    with np.errstate(invalid="ignore"):  # -inf - (-inf) is NaN, as in torch
+    dtype = logits.dtype
+    logits = _widen_half(logits)  # float16 in float32, rounded once as torch's CPU kernel
+    # -inf - (-inf) is NaN, as in torch; -1e308 - 1e308 overflows to -inf, whose
+    # exponential is the 0 torch returns.
+    with np.errstate(invalid="ignore", over="ignore"):
         # initial=-inf: with C = 0 the maximum is -inf instead of an error.
         row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)
         exps = np.exp(logits - row_max)  # (N, C)
-        return exps / np.sum(exps, axis=axis, keepdims=True)  # (N, C)
+        probs = exps / np.sum(exps, axis=axis, keepdims=True)  # (N, C)
+    return probs.astype(dtype, copy=False)  # (N, C)
 
 
 def logsumexp(logits, axis=-1):
@@ -100,8 +117,9 @@ def logsumexp(logits, axis=-1):
     logits : array_like of shape (N, C)
         Unnormalised scores $x_{n,c}$; the classes lie along ``axis``.
         Integer or bool logits are computed in float32, torch's default
-        dtype, as ``torch.logsumexp`` does.
-    axis : int or tuple of int, default -1
+        dtype, as ``torch.logsumexp`` does; float16 is summed in float32 and
+        rounded once.
+    axis : int or sequence of int, default -1
         The class axis (several axes are reduced together, as in torch).
 
     Returns
@@ -115,8 +133,11 @@ def logsumexp(logits, axis=-1):
     Raises
     ------
     TypeError
-        An ``axis`` that is neither an integer nor a tuple of integers
+        An ``axis`` that is neither an integer nor a tuple or list of integers
         (``None`` included), as in ``torch.logsumexp``.
+    ValueError
+        An empty ``axis`` ``()``, which torch refuses too (NumPy would reduce
+        nothing).
 
     Notes
     -----
@@ -135,11 +156,13 @@ def logsumexp(logits, axis=-1):
     ```
     """
     logits = np.asarray(logits)
-    for one_axis in axis if isinstance(axis, tuple) else (axis,):
-        _check_axis(one_axis)
+    axis = _check_axes(axis)
     if np.issubdtype(logits.dtype, np.integer) or logits.dtype == np.bool_:
         logits = logits.astype(np.float32)  # (N, C): torch's default dtype
-    with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows, as in torch
+    dtype = logits.dtype
+    logits = _widen_half(logits)  # (N, C): float16 is summed in float32, as in torch
+    # NaN rows, as in torch; a finite subtraction that overflows gives -inf, as in torch.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)
         # A row of -inf (every class masked) has no finite maximum to factor
         # out: -inf - (-inf) would be NaN. Unshifted, its sum is 0 and its
@@ -147,7 +170,8 @@ def logsumexp(logits, axis=-1):
         # and an empty row (C = 0, maximum -inf by initial=-inf) gives -inf.
         row_max = np.where(np.isinf(row_max), 0, row_max)  # (N, 1)
         sums = np.sum(np.exp(logits - row_max), axis=axis, keepdims=True)  # (N, 1)
-        return np.squeeze(row_max + np.log(sums), axis=axis)  # (N,)
+        lse = np.squeeze(row_max + np.log(sums), axis=axis)  # (N,)
+        return lse.astype(dtype, copy=False)  # (N,)
 
 
 def log_softmax(logits, axis=-1):
@@ -170,6 +194,7 @@ def log_softmax(logits, axis=-1):
     log_probs : ndarray of the logits' shape
         $\log p_{n,c} \le 0$; ``np.exp(log_probs)`` sums to 1 along ``axis``.
         An empty class axis gives an empty array, as in ``torch.log_softmax``.
+        The logits' dtype; float16 is computed in float32 and rounded once.
 
     Raises
     ------
@@ -195,7 +220,11 @@ def log_softmax(logits, axis=-1):
     ```
     """
     logits = _check_logits(logits, axis)
-    with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows, as in torch
+    dtype = logits.dtype
+    logits = _widen_half(logits)  # float16 in float32, rounded once as torch's CPU kernel
+    # NaN rows, as in torch; a finite subtraction that overflows gives -inf, as in torch.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)
         shifted = logits - row_max  # (N, C)
-        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))  # (N, C)
+        log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))  # (N, C)
+    return log_probs.astype(dtype, copy=False)  # (N, C)
