@@ -43,12 +43,15 @@ def reduce_loss(losses, reduction="mean", *, total_weight=None):
     -------
     loss : ndarray of shape ()
         The reduced loss, or ``losses`` itself for ``"none"``, in the losses'
-        dtype.
+        dtype (float16 is accumulated in float32 and rounded once, as torch
+        does); the ``"sum"`` of integer or bool losses is int64, as in torch.
 
     Raises
     ------
     ValueError
         If ``reduction`` is not one of the three names.
+    TypeError
+        The ``"mean"`` of integer or bool losses (``torch.mean`` refuses them).
 
     Notes
     -----
@@ -73,10 +76,19 @@ def reduce_loss(losses, reduction="mean", *, total_weight=None):
     losses = np.asarray(losses)
     if reduction == "none":
         return losses  # (N,)
-    loss = np.sum(losses)  # ()
+    if not np.issubdtype(losses.dtype, np.floating):
+        if reduction == "mean":  # torch's mean() refuses integers rather than truncate
+            raise TypeError(f"losses must be floating point for a mean, got dtype "
+                            f"{losses.dtype}")
+        return np.sum(losses, dtype=np.int64)  # (): torch sums integers and bools in int64
+    # float16 is summed and divided in float32 and rounded once, as torch does: a
+    # mean of 40000s is 40000, not the inf of a float16 running sum.
+    wide = losses.astype(np.float32) if losses.dtype == np.float16 else losses  # (N,)
+    loss = np.sum(wide)  # ()
     if reduction == "mean":
         if total_weight is None:
             total_weight = losses.size
         with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 is NaN, as in torch
-            loss = loss / np.asarray(total_weight, dtype=losses.dtype)  # ()
-    return np.asarray(loss, dtype=losses.dtype)  # ()
+            loss = loss / np.asarray(total_weight, dtype=wide.dtype)  # ()
+    with np.errstate(over="ignore"):  # a sum beyond float16's range is inf, as in torch
+        return np.asarray(loss).astype(losses.dtype)  # ()
