@@ -41,3 +41,17 @@ def test_pick_matches_torch_gather(shape, target_shape):
 def test_out_of_range_target_raises(bad):
     with pytest.raises(IndexError, match=f"class index {bad} is out of range for C=4"):
         correct_class_probs(np.full((2, 4), 0.25), np.array([0, bad]))
+
+
+@pytest.mark.parametrize(
+    "targets, error, message",
+    [(np.array([0, 1, 2]), ValueError, r"targets shape \(3,\) does not match"),
+     (np.array([[0], [1]]), ValueError, "does not match"),
+     (np.array([0.0, 1.0]), TypeError, "must be integers"),
+     (np.array([True, False]), TypeError, "must be integers")],
+    ids=["too-many", "extra-axis", "float", "bool"],
+)
+def test_targets_of_the_wrong_shape_or_dtype_raise_an_error_naming_them(targets, error,
+                                                                         message):
+    with pytest.raises(error, match=message):
+        correct_class_probs(np.full((2, 4), 0.25), targets)

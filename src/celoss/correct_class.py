@@ -61,6 +61,11 @@ def correct_class_probs(probs, targets):
     ------
     IndexError
         If a target is outside ``[0, C)``.
+    ValueError
+        If ``targets`` is not ``probs``' shape without the class axis, or
+        ``probs`` is 0-d.
+    TypeError
+        If ``targets`` are not integers (bool included).
 
     Notes
     -----
@@ -79,8 +84,18 @@ def correct_class_probs(probs, targets):
     """
     probs = np.asarray(probs)
     targets = np.asarray(targets)
+    if probs.ndim == 0:
+        raise ValueError("probs must have shape (C,), (N, C) or (N, C, d1, ..., dK), "
+                         "got shape ()")
     axis = class_axis(probs.ndim)
     num_classes = probs.shape[axis]
+    expected = probs.shape[:axis] + probs.shape[axis + 1:]  # (N,): no class axis
+    if targets.shape != expected:
+        raise ValueError(f"targets shape {targets.shape} does not match probs shape "
+                         f"{probs.shape}: expected {expected}, one class per example")
+    if not np.issubdtype(targets.dtype, np.integer):
+        raise TypeError(f"targets are class indices and must be integers, got dtype "
+                        f"{targets.dtype}")
     out_of_range = (targets < 0) | (targets >= num_classes)
     if np.any(out_of_range):
         bad = targets[out_of_range].flat[0]
