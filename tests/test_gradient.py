@@ -96,3 +96,43 @@ def test_zero_total_weight_gives_nan_as_torch(reduction):
                               reduction=reduction)
     theirs = torch_grad(logits, targets, weight=weight, label_smoothing=0.1, reduction=reduction)
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("bad_weight", [np.inf, np.nan], ids=["inf", "nan"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_gradient_with_a_non_finite_class_weight_matches_torch(seed, bad_weight,
+                                                              label_smoothing, reduction):
+    # Without smoothing torch touches only w_{y_n}: rows whose target class has a
+    # finite weight keep a finite gradient; ignored rows get 0.
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(8, 4))
+    targets = rng.integers(0, 4, size=8)
+    targets[rng.random(8) < 0.3] = -100
+    weight = rng.uniform(0.5, 2.0, size=4)
+    weight[rng.integers(4)] = bad_weight
+    options = dict(weight=weight, reduction=reduction, label_smoothing=label_smoothing)
+    np.testing.assert_allclose(cross_entropy_grad(logits, targets, **options),
+                               torch_grad(logits, targets, **options),
+                               rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("zero_total", ["zero-weights", "weights-cancel"])
+def test_gradient_of_a_mean_over_zero_total_weight_matches_torch(seed, label_smoothing,
+                                                                 zero_total):
+    # torch divides each term by the total weight before the softmax's backward:
+    # a zero total gives inf and NaN in a pattern the gradient must reproduce.
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(6, 3))
+    if zero_total == "zero-weights":
+        targets, weight = rng.integers(0, 3, size=6), np.zeros(3)
+    else:
+        targets = np.array([0, 1] * 3)
+        weight = np.array([1.0, -1.0, rng.uniform(0.5, 2.0)])
+    options = dict(weight=weight, label_smoothing=label_smoothing)
+    np.testing.assert_allclose(cross_entropy_grad(logits, targets, **options),
+                               torch_grad(logits, targets, **options),
+                               rtol=1e-10, atol=1e-14)

@@ -165,6 +165,14 @@ def test_output_shape_and_dtype_are_torchs(shapes, reduction, dtype):
     theirs = torch_cross_entropy(logits, targets, reduction=reduction)
     assert isinstance(ours, np.ndarray)
     assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    if target_shape == (1,):
+        # torch's forward takes a (1,) target for unbatched logits, its backward not.
+        x = torch.tensor(logits, requires_grad=True)
+        with pytest.raises(RuntimeError, match="size mismatch"):
+            F.cross_entropy(x, torch.tensor(targets), reduction=reduction).sum().backward()
+        with pytest.raises(ValueError, match=r"targets of shape \(1,\)"):
+            cross_entropy_grad(logits, targets, reduction=reduction)
+        return
     grad = cross_entropy_grad(logits, targets, reduction=reduction)
     assert grad.shape == logits.shape and grad.dtype == logits.dtype
 
@@ -353,3 +361,65 @@ def test_probability_targets_promote_with_the_weight_as_in_torch(seed, label_smo
         grad = cross_entropy_grad(logits, targets, weight=weight,
                                   label_smoothing=label_smoothing)
         assert grad.dtype == logits.dtype
+
+
+# Unusual inputs and options, each against torch.
+
+
+def test_unbatched_target_of_shape_1_with_label_smoothing_raises_as_torch():
+    logits = np.random.default_rng(4).normal(size=5)
+    targets = np.array([2])
+    with pytest.raises(RuntimeError):  # torch: "output with shape [] doesn't match [1]"
+        F.cross_entropy(torch.tensor(logits), torch.tensor(targets), label_smoothing=0.1)
+    with pytest.raises(ValueError, match=r"shape \(1,\).*label_smoothing"):
+        cross_entropy(logits, targets, label_smoothing=0.1)
+    # Without smoothing torch's forward takes it: the same loss as a 0-d target.
+    np.testing.assert_allclose(cross_entropy(logits, targets),
+                               torch_cross_entropy(logits, targets), rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bool_weight_with_probability_targets_is_a_zero_one_weight_as_in_torch(seed, reduction):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(4, 5))
+    targets = celoss.softmax(rng.normal(size=(4, 5)))
+    weight = rng.random(5) < 0.6
+    x = torch.tensor(logits, requires_grad=True)
+    theirs = F.cross_entropy(x, torch.tensor(targets), weight=torch.tensor(weight),
+                             reduction=reduction, label_smoothing=0.2)
+    theirs.sum().backward()
+    ours = cross_entropy(logits, targets, weight=weight, reduction=reduction,
+                         label_smoothing=0.2)
+    assert ours.dtype == theirs.detach().numpy().dtype
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-12)
+    grad = cross_entropy_grad(logits, targets, weight=weight, reduction=reduction,
+                              label_smoothing=0.2)
+    np.testing.assert_allclose(grad, x.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("ignore_index", [2**63, -2**63 - 1])
+def test_ignore_index_beyond_int64_raises_as_torch(ignore_index):
+    logits, targets = np.zeros((2, 3)), np.array([0, 1])
+    with pytest.raises((ValueError, RuntimeError)):
+        F.cross_entropy(torch.tensor(logits), torch.tensor(targets), ignore_index=ignore_index)
+    with pytest.raises(ValueError, match="ignore_index must fit in int64"):
+        cross_entropy(logits, targets, ignore_index=ignore_index)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_float16_logits_with_float64_targets_use_torchs_float16_log_probs(seed):
+    # torch rounds the log-softmax of float16 logits to float16 and multiplies it
+    # by the float64 targets in float64. Where our float16 log-probabilities are
+    # torch's bit for bit, the float64 losses must agree to float64 precision.
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=(3, 5, 4)) * 3).astype(np.float16)
+    targets = celoss.softmax(rng.normal(size=(3, 5, 4)), axis=1)
+    theirs = F.cross_entropy(torch.tensor(logits), torch.tensor(targets), reduction="none")
+    ours = cross_entropy(logits, targets, reduction="none")
+    assert ours.dtype == np.float64
+    same_log_probs = np.all(celoss.log_softmax(logits, axis=1)
+                            == torch.log_softmax(torch.tensor(logits), 1).numpy(), axis=1)
+    assert same_log_probs.mean() > 0.5  # the test has rows to look at
+    np.testing.assert_allclose(ours[same_log_probs], theirs.numpy()[same_log_probs],
+                               rtol=1e-12)

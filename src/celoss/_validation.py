@@ -56,7 +56,8 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
     ValueError
         Wrong shapes, a weight of the wrong length, label_smoothing outside
         [0, 1], an unknown reduction, a non-negative ignore_index with
-        probability targets.
+        probability targets, an ignore_index beyond int64, a target of shape
+        (1,) for unbatched logits with label_smoothing.
     IndexError
         A class index outside [0, C) that is not ignore_index.
     """
@@ -83,6 +84,8 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         raise TypeError(
             f"ignore_index must be an integer, got {type(ignore_index).__name__}"
         ) from None
+    if not -2**63 <= ignore_index < 2**63:  # torch holds it in an int64
+        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
 
     # float16 is computed in float32 and rounded back at the end, as torch's CPU
     # kernels accumulate half precision in float.
@@ -97,8 +100,12 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
                 f"weight must have shape (C,) = ({num_classes},), one weight per "
                 f"class, got shape {weight.shape}"
             )
-        if not (np.issubdtype(weight.dtype, np.floating)
-                or np.issubdtype(weight.dtype, np.integer)):
+        # torch multiplies probabilities by a bool weight (as 0 and 1), but has no
+        # class-index kernel for one.
+        real = (np.issubdtype(weight.dtype, np.floating)
+                or np.issubdtype(weight.dtype, np.integer)
+                or (probability_targets and weight.dtype == np.bool_))
+        if not real:
             raise TypeError(f"weight must be a real array, got dtype {weight.dtype}")
         if probability_targets and np.issubdtype(weight.dtype, np.floating):
             # Probabilities meet the weight in a product, and torch promotes it:
@@ -129,6 +136,11 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
 
     expected = _index_shape(logits.shape)
     if logits.ndim == 1 and targets.shape == (1,):
+        if label_smoothing > 0:  # torch's smoothing term cannot broadcast (1,) to ()
+            raise ValueError(
+                f"targets of shape (1,) for unbatched {name} of shape {logits.shape} "
+                "cannot be combined with label_smoothing; give a 0-d target"
+            )
         targets = targets.reshape(())  # torch accepts (1,) for one example
     if targets.shape != expected:
         raise ValueError(
@@ -153,6 +165,18 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         logits, targets, weight, ignore_index, reduction, label_smoothing,
         axis, num_classes, False, result_dtype, result_dtype,
     )
+
+
+def _round_like(array, dtype):
+    """``array`` rounded to float16 and back if ``dtype`` is float16, else unchanged.
+
+    torch stores the intermediates of a float16 computation (log-probabilities,
+    their gradient) in float16; rounding here lets the float32 steps see them.
+    """
+    if dtype != np.float16:
+        return array
+    with np.errstate(over="ignore"):  # beyond float16's range is inf, as in torch
+        return array.astype(np.float16).astype(array.dtype)
 
 
 def require_floating(array, name="logits"):

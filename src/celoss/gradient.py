@@ -7,10 +7,10 @@ Without weights or smoothing it is the famous $p_{n,c} - [c = y_n]$.
 
 import numpy as np
 
-from ._validation import check_inputs
+from ._validation import _round_like, check_inputs
 from .correct_class import class_axis
 from .nll import target_weights
-from .probabilities import softmax
+from .probabilities import log_softmax
 
 
 def smoothed_targets(targets, num_classes, *, label_smoothing=0.0, ignore_index=-100,
@@ -84,7 +84,9 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
     logits : array_like of shape (N, C)
         Unnormalised scores $x_{n,c}$; ``(C,)`` or ``(N, C, d1, ..., dK)``.
     targets : array_like of shape (N,)
-        Class indices, or class probabilities of the logits' shape.
+        Class indices, or class probabilities of the logits' shape. A target
+        of shape ``(1,)`` for unbatched logits raises ``ValueError``: torch's
+        forward takes it, its backward does not.
     weight : array_like of shape (C,), optional
         Class weights $w_c$.
     ignore_index : int, default -100
@@ -121,37 +123,52 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
     #>  [ 0.0543 -0.0988  0.0445]]
     ```
     """
+    if np.ndim(logits) == 1 and np.shape(targets) == (1,) != np.shape(logits):
+        # torch's forward takes a (1,) target for unbatched logits, its backward does not.
+        raise ValueError(
+            "targets of shape (1,) for unbatched logits have no gradient in torch "
+            "(its backward raises 'size mismatch'); give a 0-d target"
+        )
     inputs = check_inputs(logits, targets, weight, ignore_index, reduction,
                           label_smoothing)
     logits, targets, weight = inputs.logits, inputs.targets, inputs.weight
     axis, num_classes = inputs.class_axis, inputs.num_classes
     smoothing = inputs.label_smoothing
+    class_shape = [num_classes if d == axis else 1 for d in range(logits.ndim)]
+    weight = np.ones(num_classes, logits.dtype) if weight is None else weight  # (C,)
+    weight = weight.reshape(class_shape)  # (1, C)
 
-    probs = softmax(logits, axis=axis)  # (N, C)
-    if inputs.probability_targets:
-        q = targets  # (N, C)
-        if smoothing > 0:
-            q = targets * (1 - smoothing) + smoothing / num_classes  # (N, C)
-        total_weight = logits.size // num_classes
-        kept = np.ones((), dtype=bool)
-    else:
-        q = smoothed_targets(targets, num_classes, label_smoothing=smoothing,
-                             ignore_index=ignore_index, dtype=logits.dtype)  # (N, C)
-        total_weight = np.sum(target_weights(targets, weight=weight,
-                                             ignore_index=ignore_index,
-                                             dtype=logits.dtype))  # ()
-        kept = np.expand_dims(targets != ignore_index, axis)  # (N, 1)
-    if weight is not None:
-        shape = [1] * logits.ndim
-        shape[axis] = num_classes
-        q = q * weight.reshape(shape)  # (N, C)
-    with np.errstate(invalid="ignore", divide="ignore"):  # NaN where torch has NaN
-        grad = probs * np.sum(q, axis=axis, keepdims=True) - q  # (N, C)
-        if inputs.reduction == "mean":
-            # A mean over a total weight of 0 is undefined: NaN for every example
-            # that counts, as in torch. Ignored rows are left out of the
-            # division and stay 0.
-            denominator = total_weight if total_weight != 0 else np.nan
-            np.divide(grad, np.asarray(denominator, dtype=grad.dtype), out=grad,
-                      where=np.broadcast_to(kept, grad.shape))
+    # torch's float16 log-probabilities are rounded to float16; its backward
+    # takes the probabilities from them.
+    probs = np.exp(_round_like(log_softmax(logits, axis=axis), inputs.logits_dtype))  # (N, C)
+    mean = inputs.reduction == "mean"
+    # d loss / d log p, built in torch's order: the mean divides by the total weight
+    # before the weights multiply, so a total of 0 or a weight of inf or NaN gives
+    # inf and NaN exactly where torch's do.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if inputs.probability_targets:
+            q = targets  # (N, C)
+            if smoothing > 0:
+                q = targets * (1 - smoothing) + smoothing / num_classes  # (N, C)
+            scale = 1 / np.asarray(logits.size // num_classes, logits.dtype) if mean else 1
+            upstream = -(q * weight) * scale  # (N, C)
+        else:
+            kept = np.expand_dims(targets != ignore_index, axis)  # (N, 1)
+            classes = np.arange(num_classes).reshape(class_shape)  # (1, C)
+            one_hot = (np.expand_dims(targets, axis) == classes) & kept  # (N, C)
+            target_weight = target_weights(targets, weight=weight.reshape(-1),
+                                           ignore_index=ignore_index,
+                                           dtype=logits.dtype)  # (N,)
+            scale = 1 / np.sum(target_weight) if mean else 1  # ()
+            # The one-hot part holds w_{y_n} alone: another class's weight of inf
+            # or NaN stays out of it, as in torch (0 * inf would be NaN).
+            upstream = np.where(one_hot, -(1 - smoothing) * scale
+                                * np.expand_dims(target_weight, axis), 0)  # (N, C)
+            if smoothing > 0:
+                # The uniform part: torch zeroes ignored rows, then multiplies by
+                # every weight (so an ignored row meets an inf weight as NaN).
+                uniform = np.where(kept, smoothing / num_classes * scale, 0)  # (N, 1)
+                upstream = upstream - uniform * weight  # (N, C)
+        upstream = _round_like(upstream, inputs.logits_dtype)  # (N, C)
+        grad = upstream - probs * np.sum(upstream, axis=axis, keepdims=True)  # (N, C)
     return grad.astype(inputs.logits_dtype, copy=False)  # (N, C)

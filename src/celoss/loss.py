@@ -7,7 +7,7 @@ and every combination of options.
 
 import numpy as np
 
-from ._validation import check_inputs
+from ._validation import _round_like, check_inputs
 from .nll import _nll_losses, soft_target_loss, target_weights
 from .probabilities import log_softmax
 from .reduction import _reduce_and_mix, reduce_loss
@@ -64,7 +64,9 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     ValueError
         Mismatched shapes; a weight that is not ``(C,)``; ``label_smoothing``
         outside [0, 1]; an unknown ``reduction``; ``ignore_index >= 0`` with
-        probability targets.
+        probability targets or beyond int64; a target of shape ``(1,)`` for
+        unbatched logits with ``label_smoothing`` (torch accepts it only
+        without).
     IndexError
         A class index outside ``[0, C)`` that is not ``ignore_index``.
 
@@ -117,7 +119,9 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     axis, num_classes = inputs.class_axis, inputs.num_classes
     smoothing = inputs.label_smoothing
 
-    log_probs = log_softmax(logits, axis=axis)  # (N, C)
+    # torch's log_softmax returns float16 for float16 logits: its rounding is part
+    # of the loss (and all of the difference from float32 with float64 targets).
+    log_probs = _round_like(log_softmax(logits, axis=axis), inputs.logits_dtype)  # (N, C)
     if inputs.probability_targets:
         if smoothing > 0:
             targets = targets * (1 - smoothing) + smoothing / num_classes  # (N, C)
