@@ -1,4 +1,4 @@
-r"""Step 2: pick each example's probability of its correct class.
+r"""Step 3 of the walkthrough: pick each example's probability of its correct class.
 
 The loss looks at one number per example: the probability (or
 log-probability) the model gave to the class the target names. Every other

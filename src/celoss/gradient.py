@@ -1,4 +1,4 @@
-r"""Step 5: the gradient of the loss with respect to the logits.
+r"""The gradient of the loss with respect to the logits (the gradient chapter).
 
 For every option the gradient has one shape: the softmax, scaled by how much
 weight the example's target carries, minus the weighted target distribution.

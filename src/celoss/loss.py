@@ -1,4 +1,4 @@
-r"""Step 6: cross-entropy loss, composed from the steps before it.
+r"""Step 6 of the walkthrough: cross-entropy loss, composed from the steps before it.
 
 ``cross_entropy`` is ``torch.nn.functional.cross_entropy`` in NumPy: the
 same arguments, the same shapes and dtypes, the same value for every option

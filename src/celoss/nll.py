@@ -1,4 +1,4 @@
-r"""Step 3: the negative log-likelihood of each example, $l_n$.
+r"""Step 4 of the walkthrough: the negative log-likelihood of each example, $l_n$.
 
 A confident correct prediction ($p_{n,y_n}$ near 1) costs almost nothing; a
 confident wrong one ($p_{n,y_n}$ near 0) costs without bound. Class weights

@@ -1,4 +1,4 @@
-r"""Step 1: turn logits into probabilities with a numerically stable softmax.
+r"""Step 2 of the walkthrough: turn logits into probabilities with a numerically stable softmax.
 
 Softmax exponentiates every logit and divides by the row's total, so each row
 becomes a probability distribution over the C classes. Subtracting the row's

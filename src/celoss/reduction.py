@@ -1,4 +1,4 @@
-r"""Step 4: reduce the per-example losses $l_n$ to one number.
+r"""Step 5 of the walkthrough: reduce the per-example losses $l_n$ to one number.
 
 ``"mean"`` divides the sum by a *total weight*: the number of examples that
 count, or the sum of their target classes' weights when classes are
