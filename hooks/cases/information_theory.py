@@ -1,10 +1,13 @@
 """The Information theory chapter's comparisons with PyTorch, for the parity gate.
 
 The same computations as docs/information-theory.py, on seeded inputs made
-here: entropy against ``Categorical.entropy``, cross-entropy with
-probability targets, ``kl_div`` against ``F.kl_div`` for each reduction and
-``log_target``, the identity H(p, q) = H(p) + KL(p || q), the shared gradient
-of cross-entropy and KL, and the distillation loss with its T^2 factor.
+here, with the page's letters (p = softmax(x) the model, t the target):
+entropy against ``Categorical.entropy``, cross-entropy with probability
+targets, ``kl_div`` against ``F.kl_div`` for each reduction and
+``log_target``, the identity H(t, p) = H(t) + KL(t || p), the shared gradient
+of cross-entropy and KL, the mean loss as maximum likelihood and as the
+cross-entropy to the labels' frequencies, the Hessian diag(p) - p p^T, and
+the distillation loss with its T^2 factor.
 """
 
 from __future__ import annotations
@@ -69,36 +72,36 @@ def kl(reduction, log_target=False):
     if log_target:
         targets = targets[1:]  # log 0 is -inf: rows without zeros
         logits = logits[1:]
-    log_q = celoss.log_softmax(logits, axis=1)  # (N, C)
+    log_p = celoss.log_softmax(logits, axis=1)  # (N, C)
     given = np.log(targets) if log_target else targets
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch warns that "mean" is not the KL
-        theirs = F.kl_div(torch.from_numpy(log_q), torch.from_numpy(given),
+        theirs = F.kl_div(torch.from_numpy(log_p), torch.from_numpy(given),
                           reduction=reduction, log_target=log_target).numpy()
-    ours = celoss.kl_div(log_q, given, reduction=reduction, log_target=log_target)
+    ours = celoss.kl_div(log_p, given, reduction=reduction, log_target=log_target)
     return _report({"reduction": reduction, "log_target": log_target}, logits.shape,
                    [compare_arrays("kl_div", ours, theirs, "float64")])
 
 
 def decomposition():
-    """H(p, q) = H(p) + KL(p || q), each side against torch."""
+    """H(t, p) = H(t) + KL(t || p), each side against torch."""
     import torch
     import torch.nn.functional as F
 
     logits, targets = _inputs()
-    log_q = celoss.log_softmax(logits, axis=1)  # (N, C)
+    log_p = celoss.log_softmax(logits, axis=1)  # (N, C)
     cross = celoss.cross_entropy(logits, targets, reduction="none")  # (N,)
-    divergence = celoss.kl_div(log_q, targets, reduction="none").sum(axis=1)  # (N,)
-    p_t = torch.from_numpy(targets)
-    entropy_t = torch.distributions.Categorical(probs=p_t).entropy().numpy()
-    cross_t = F.cross_entropy(torch.from_numpy(logits), p_t, reduction="none").numpy()
-    kl_t = F.kl_div(torch.from_numpy(log_q), p_t, reduction="none").sum(dim=1).numpy()
-    return _report({"identity": "H(p, q) = H(p) + KL(p || q)"}, logits.shape, [
-        compare_arrays("H(p, q) - KL(p || q) vs torch H(p)", cross - divergence,
+    divergence = celoss.kl_div(log_p, targets, reduction="none").sum(axis=1)  # (N,)
+    targets_t = torch.from_numpy(targets)
+    entropy_t = torch.distributions.Categorical(probs=targets_t).entropy().numpy()
+    cross_t = F.cross_entropy(torch.from_numpy(logits), targets_t, reduction="none").numpy()
+    kl_t = F.kl_div(torch.from_numpy(log_p), targets_t, reduction="none").sum(dim=1).numpy()
+    return _report({"identity": "H(t, p) = H(t) + KL(t || p)"}, logits.shape, [
+        compare_arrays("H(t, p) - KL(t || p) vs torch H(t)", cross - divergence,
                        entropy_t, "float64"),
-        compare_arrays("H(p) + KL(p || q) vs torch H(p, q)",
+        compare_arrays("H(t) + KL(t || p) vs torch H(t, p)",
                        celoss.entropy(targets, axis=1) + divergence, cross_t, "float64"),
-        compare_arrays("KL(p || q) vs torch", divergence, kl_t, "float64"),
+        compare_arrays("KL(t || p) vs torch", divergence, kl_t, "float64"),
     ])
 
 
@@ -112,9 +115,48 @@ def same_gradient():
     x = torch.tensor(logits, requires_grad=True)
     F.kl_div(torch.log_softmax(x, dim=1), torch.from_numpy(targets),
              reduction="sum").backward()
-    return _report({"loss": "KL(p || softmax(x)), sum"}, logits.shape, [
+    return _report({"loss": "KL(t || softmax(x)), sum"}, logits.shape, [
         compare_arrays("cross_entropy_grad vs d KL / dx", ours, x.grad.numpy(),
                        "float64")])
+
+
+def maximum_likelihood():
+    """The mean loss on labels = -log(likelihood) / N = H(label frequencies, p)."""
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng([SEED, 6])
+    labels = rng.integers(0, C, size=12)  # (N,)
+    x = rng.standard_normal(C)  # (C,): one prediction for every sample
+    frequencies = np.bincount(labels, minlength=C) / len(labels)  # (C,)
+    mean_loss = celoss.cross_entropy(np.tile(x, (len(labels), 1)), labels)  # ()
+    cross = celoss.cross_entropy(x[None, :], frequencies[None, :])  # ()
+    likelihood_t = torch.distributions.Categorical(logits=torch.from_numpy(x)).log_prob(
+        torch.from_numpy(labels))  # (N,)
+    cross_t = F.cross_entropy(torch.from_numpy(x[None, :]),
+                              torch.from_numpy(frequencies[None, :]))
+    return _report({"model": "one prediction for all samples"}, (len(labels), C), [
+        compare_arrays("mean loss vs torch -log(likelihood) / N", mean_loss,
+                       -likelihood_t.mean().item(), "float64"),
+        compare_arrays("H(frequencies, p) vs torch", cross, cross_t.item(), "float64"),
+    ])
+
+
+def hessian(target):
+    """diag(p) - p p^T against torch.autograd.functional.hessian of F.cross_entropy."""
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng([SEED, 7])
+    x = rng.standard_normal(C) * 2  # (C,): one sample's logits
+    p = celoss.softmax(x[None, :], axis=1)[0]  # (C,)
+    ours = np.diag(p) - np.outer(p, p)  # (C, C)
+    target_t = (torch.tensor([1]) if target == "index"
+                else torch.from_numpy(_inputs()[1][1:2]))  # (1,) or (1, C)
+    theirs = torch.autograd.functional.hessian(
+        lambda logits: F.cross_entropy(logits[None, :], target_t), torch.from_numpy(x))
+    return _report({"target": target}, (1, C), [
+        compare_arrays("Hessian diag(p) - p p^T", ours, theirs.numpy(), "float64")])
 
 
 def distillation(temperature):
@@ -149,8 +191,12 @@ def cases():
     for reduction in KL_REDUCTIONS:
         yield f"kl_div, {reduction}", lambda reduction=reduction: kl(reduction)
     yield "kl_div, batchmean, log_target", lambda: kl("batchmean", log_target=True)
-    yield "H(p, q) = H(p) + KL(p || q)", decomposition
+    yield "H(t, p) = H(t) + KL(t || p)", decomposition
     yield "cross-entropy and KL: the same gradient", same_gradient
+    yield "mean loss = maximum likelihood = H(label frequencies, p)", maximum_likelihood
+    for target in ("index", "probabilities"):
+        yield f"Hessian diag(p) - p p^T, {target} target", (
+            lambda target=target: hessian(target))
     for temperature in TEMPERATURES:
         yield f"distillation, T = {temperature:g}", (
             lambda temperature=temperature: distillation(temperature))
