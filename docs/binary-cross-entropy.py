@@ -236,10 +236,10 @@ print(f"with logits: {loss_t:.6f}   F.binary_cross_entropy: {clamped_t}")
 # %% [markdown]
 # ## 3. The gradient: sigmoid minus target
 #
-# The derivative of the loss with respect to the logit is as simple as
-# softmax cross-entropy's: the predicted probability minus the target,
-# scaled by the element's weight (and divided by the number of elements for
-# the mean).
+# Without `pos_weight`, the derivative of the loss with respect to the logit
+# is as simple as softmax cross-entropy's: the predicted probability minus
+# the target, scaled by the element's weight (and divided by the number of
+# elements for the mean). `pos_weight` changes its form (section 4).
 #
 # $$\frac{\partial l}{\partial x} = \sigma(x) - y$$
 
@@ -308,14 +308,14 @@ print("largest difference from autograd:",
 # %% [markdown]
 # ## 4. pos_weight: rare positives
 #
-# In multi-label data most labels are "no". `pos_weight` (one value $p_c$ per
-# output, along the last axis) multiplies the "yes" term, so a rare positive
-# counts as much as the many negatives. A common choice is the ratio of
-# negatives to positives of each output in the training labels:
+# In multi-label data most labels are "no". `pos_weight` (one value $w^+_c$
+# per output $c$) multiplies the "yes" term, so a rare positive counts as
+# much as the many negatives. A common choice is the ratio of negatives to
+# positives of each output in the training labels:
 #
-# $$l_{n,c} = -\left[\, p_c\, y_{n,c} \log \sigma(x_{n,c})
+# $$l_{n,c} = -\left[\, w^+_c\, y_{n,c} \log \sigma(x_{n,c})
 # + (1 - y_{n,c}) \log\left(1 - \sigma(x_{n,c})\right)\right],
-# \qquad p_c = \frac{\#\{y_{\cdot,c} = 0\}}{\#\{y_{\cdot,c} = 1\}}$$
+# \qquad w^+_c = \frac{\#\{y_{\cdot,c} = 0\}}{\#\{y_{\cdot,c} = 1\}}$$
 
 # %%
 labels = np.zeros((8, 3))  # (N, C): 8 examples, 3 labels
@@ -370,7 +370,7 @@ for k, (weighting, color) in enumerate([("without", OTHER), ("with", CORRECT)]):
                   label=f"{weighting} pos_weight")
     ax.bar_label(bars, fmt="%.2f", padding=2, fontsize=8)
 ax.set_xticks(range(C_labels), [f"label {c}: {int(positives[c])} of {len(labels)} "
-                                f"positive, p_c = {pos_weight[c]:g}"
+                                f"positive, w+ = {pos_weight[c]:g}"
                                 for c in range(C_labels)], fontsize=8)
 ax.set_ylim(0, 1)
 ax.set_ylabel("share of the label's loss")
@@ -405,6 +405,81 @@ for weighting, losses in element.items():
         else torch.from_numpy(pos_weight), reduction="none").numpy()
     np.testing.assert_allclose(losses, losses_t, rtol=RTOL64, atol=ATOL64)
 print(report)
+
+# %% [markdown]
+# The gradient is $\sigma(x) - y$ scaled by a weight only for hard targets.
+# Differentiating $l_{n,c}$ (with $\partial \log \sigma(x) / \partial x
+# = 1 - \sigma(x)$ and $\partial \log(1 - \sigma(x)) / \partial x
+# = -\sigma(x)$):
+#
+# $$\frac{\partial l_{n,c}}{\partial x_{n,c}}
+# = \big(1 + (w^+_c - 1)\, y_{n,c}\big)\, \sigma(x_{n,c}) - w^+_c\, y_{n,c}$$
+#
+# For $y = 1$ that is $w^+_c (\sigma(x) - 1)$, for $y = 0$ it is
+# $\sigma(x)$; for a soft target it is neither, and it is zero where
+# $\sigma(x) = w^+_c y / (1 + (w^+_c - 1) y)$, not where $\sigma(x) = y$.
+# Check against autograd, on soft targets:
+
+# %%
+soft_labels = rng.random(labels.shape)  # (N, C): soft targets in [0, 1]
+sig = celoss.sigmoid(label_logits)  # (N, C)
+general_form = (1 + (pos_weight - 1) * soft_labels) * sig - pos_weight * soft_labels  # (N, C)
+grad_soft = celoss.binary_cross_entropy_with_logits_grad(
+    label_logits, soft_labels, pos_weight=pos_weight, reduction="sum")  # (N, C)
+x_soft = torch.tensor(label_logits, requires_grad=True)
+F.binary_cross_entropy_with_logits(
+    x_soft, torch.from_numpy(soft_labels), pos_weight=torch.from_numpy(pos_weight),
+    reduction="sum").backward()
+np.testing.assert_allclose(grad_soft, x_soft.grad.numpy(), rtol=RTOL64, atol=ATOL64)
+np.testing.assert_allclose(general_form, x_soft.grad.numpy(), rtol=RTOL64, atol=ATOL64)
+# NAIVE: sigma - y times the hard-target factor, w+ where y = 1 and 1 where y = 0
+scaled = (1 + (pos_weight - 1) * soft_labels) * (sig - soft_labels)  # (N, C)
+hard_form = np.where(labels == 1, pos_weight * (sig - 1), sig)  # (N, C), hard targets
+np.testing.assert_allclose(
+    hard_form, celoss.binary_cross_entropy_with_logits_grad(
+        label_logits, labels, pos_weight=pos_weight, reduction="sum"),
+    rtol=RTOL64, atol=ATOL64)
+pos_weight_gap = float(np.max(np.abs(scaled - general_form)))
+assert pos_weight_gap > 1e-3
+print(f"general form vs autograd: {np.max(np.abs(general_form - x_soft.grad.numpy())):.1e}; "
+      f"(sigma - y) times a weight: off by up to {pos_weight_gap:.4f}")
+
+# %% [markdown]
+# `pos_weight` broadcasts against the logits like any array, aligned from
+# the last axis. For logits $(N, C)$ a $(C,)$ vector lines up with the
+# outputs. For $(N, C, H, W)$ the outputs are on axis 1, so PyTorch's
+# documentation asks for shape $(C, 1, 1)$; a $(C,)$ vector lines up with
+# $W$ and raises, or, when $W = C$, silently weights the columns:
+
+# %%
+image_logits = rng.standard_normal((2, 3, 4, 5))  # (N, C, H, W)
+image_targets = (rng.random(image_logits.shape) < 0.3).astype(np.float64)  # (N, C, H, W)
+shape_errors = {}
+for library, call in [
+    ("celoss", lambda: celoss.binary_cross_entropy_with_logits(
+        image_logits, image_targets, pos_weight=pos_weight)),
+    ("torch", lambda: F.binary_cross_entropy_with_logits(
+        torch.from_numpy(image_logits), torch.from_numpy(image_targets),
+        pos_weight=torch.from_numpy(pos_weight))),
+]:
+    try:
+        call()
+    except (ValueError, RuntimeError) as error:
+        shape_errors[library] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    print(f"pos_weight {pos_weight.shape}, {library}: "
+          f"{shape_errors.get(library, 'no error')}")
+channel_pos_weight = pos_weight[:, None, None]  # (C, 1, 1)
+celoss.compare_binary_with_torch(image_logits, image_targets, pos_weight=channel_pos_weight)
+square = image_logits[..., :3]  # (N, C, H, W) with W == C
+square_targets = image_targets[..., :3]  # (N, C, H, W)
+by_column = float(celoss.binary_cross_entropy_with_logits(
+    square, square_targets, pos_weight=pos_weight))  # MISTAKE: weights W, not C
+by_channel = float(celoss.binary_cross_entropy_with_logits(
+    square, square_targets, pos_weight=channel_pos_weight))
+celoss.compare_binary_with_torch(square, square_targets, pos_weight=pos_weight)
+celoss.compare_binary_with_torch(square, square_targets, pos_weight=channel_pos_weight)
+assert set(shape_errors) == {"celoss", "torch"} and not np.isclose(by_column, by_channel)
+print(f"W == C: pos_weight (C,) gives {by_column:.6f}, (C, 1, 1) gives {by_channel:.6f}")
 
 # %% [markdown]
 # ## 5. weight, and what the mean divides by
@@ -578,6 +653,9 @@ summary = [
      f"{float(stable_loss):.4f} at x = 40, y = 0 (naive: inf)"),
     ("gradient &sigma;(x) &minus; y", "autograd, finite differences",
      "float64 and float32"),
+    ("with `pos_weight`: (1 + (w&#8314; &minus; 1) y) &sigma;(x) &minus; w&#8314; y",
+     "autograd, soft targets", f"&sigma;(x) &minus; y times a weight is off by "
+     f"up to {pos_weight_gap:.3f}"),
     ("`pos_weight` = negatives / positives", "`compare_binary_with_torch`",
      f"{values(pos_weight, 0)}"),
     ("`weight`; the mean divides by N&middot;C", "torch, each reduction",

@@ -17,7 +17,9 @@ from notebook_support import ROOT, ChapterChecks, everywhere, notebook_runs
 NOTEBOOK = ROOT / "docs" / "binary-cross-entropy.py"
 FACTS = {name: name for name in [
     "thresholds", "stable_loss", "naive_loss", "clamped_t", "pos_weight", "weighted",
-    "halved", "normalised", "softmax_ce", "binary"]} | {"figures": "show_figure.count"}
+    "halved", "normalised", "softmax_ce", "binary", "shape_errors", "by_column",
+    "by_channel"]} | {"figures": "show_figure.count", "label_logits": "label_logits.tolist()",
+                      "soft_labels": "soft_labels.tolist()", "grad_soft": "grad_soft.tolist()"}
 # One part in a million: far outside float64's tolerance.
 FACTOR = 1 + 1e-6
 PERTURBED = everywhere("binary_cross_entropy_with_logits_grad",
@@ -84,3 +86,28 @@ def test_weighted_mean_divides_by_the_element_count(runs):
 def test_two_class_softmax_is_the_binary_loss(runs):
     facts = runs["facts"]
     assert facts["softmax_ce"] == pytest.approx(facts["binary"], rel=1e-12)
+
+
+@pytest.mark.slow
+def test_pos_weight_gradient_is_not_sigma_minus_y_for_soft_targets(runs):
+    facts = runs["facts"]
+    pos_weight = facts["pos_weight"]
+    for logits, targets, grads in zip(facts["label_logits"], facts["soft_labels"],
+                                      facts["grad_soft"], strict=True):
+        for x, y, w, grad in zip(logits, targets, pos_weight, grads, strict=True):
+            # d/dx of -[w y log sigma(x) + (1 - y) log(1 - sigma(x))], by hand
+            sigma = 1 / (1 + math.exp(-x))
+            assert grad == pytest.approx(-w * y * (1 - sigma) + (1 - y) * sigma,
+                                         rel=1e-12, abs=1e-15)
+    # the soft targets make w != 1 outputs differ from (sigma - y) times a weight
+    assert pos_weight[1] != 1 and 0 < facts["soft_labels"][0][1] < 1
+
+
+@pytest.mark.slow
+def test_pos_weight_of_shape_c_does_not_fit_image_logits(runs):
+    facts = runs["facts"]
+    # (C,) = (3,) against (N, C, H, W) = (2, 3, 4, 5): aligned with W = 5
+    assert facts["shape_errors"]["torch"].startswith(
+        "RuntimeError: The size of tensor a (3) must match the size of tensor b (5)")
+    assert facts["shape_errors"]["celoss"].startswith("ValueError: pos_weight of shape (3,)")
+    assert not math.isclose(facts["by_column"], facts["by_channel"], rel_tol=1e-3)
