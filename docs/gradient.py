@@ -159,11 +159,12 @@ print("celoss.cross_entropy_grad =", grad, sep="\n")
 np.testing.assert_allclose(grad, grad_by_formula, rtol=RTOL64, atol=ATOL64)
 
 # %% tags=["remove-input"]
+row_sum_rounding = float(np.max(np.abs(grad.sum(axis=1))))  # 0 but for rounding
 display(Markdown(
     f"The correct class's entry is negative (the loss falls when its logit "
     f"rises: **{grad[0, 0]:.4f}** and **{grad[1, 1]:.4f}**), every other "
-    f"entry is positive, and each row sums to "
-    f"{np.max(np.abs(grad.sum(axis=1))):.0e}: adding the same number to a "
+    f"entry is positive, and each row sums to 0 (to within rounding: "
+    f"{row_sum_rounding:.0e}): adding the same number to a "
     f"whole row changes no probability, so it cannot change the loss. The "
     f"more confident sample 1 (correct-class probability "
     f"{probs[1, 1]:.3f} against {probs[0, 0]:.3f}) gets the smaller push."
@@ -361,7 +362,10 @@ show_figure(
 # $$\frac{\partial l_n}{\partial x_{n,c}}
 # = p_{n,c} \sum_{k=1}^{C} w_k\, t_{n,k} \;-\; w_c\, t_{n,c}$$
 #
-# Without weights this is $p_{n,c} - t_{n,c}$ (a distribution sums to 1).
+# Without weights this is $p_{n,c} \sum_k t_{n,k} - t_{n,c}$, which is
+# $p_{n,c} - t_{n,c}$ when the row $t_n$ sums to 1, as a distribution does.
+# PyTorch does not check that it does: a row summing to anything else is
+# accepted, and its gradient is the general form (checked below).
 # Every case above is this formula with a particular target: one-hot, zero
 # for an ignored sample, smoothed; the mean divides by $\sum_n w_{y_n}$ for
 # class indices and by $N$ for probabilities. That is how celoss writes it:
@@ -380,12 +384,21 @@ np.testing.assert_allclose(grad_soft, grad_by_formula, rtol=RTOL64, atol=ATOL64)
 
 # %% [markdown]
 # Check: autograd and finite differences on probability targets with
-# weights, and on class indices with every option at once (weights, an
-# ignored sample among three, label smoothing), for each reduction.
+# weights; on targets whose rows do not sum to 1 (twice the soft targets,
+# as unnormalised counts would be), where $p - t$ is wrong and the general
+# form is right; and on class indices with every option at once (weights,
+# an ignored sample among three, label smoothing), for each reduction.
 
 # %%
 torch_values, _ = check_gradient(grad_soft, logits, soft_targets, weight=weight)
 checked_cases.append(("probability targets", {"weight": weight}))
+unnormalised = 2 * soft_targets  # (N, C): rows sum to 2; accepted without a check
+grad_unnormalised = celoss.cross_entropy_grad(logits, unnormalised)  # (N, C)
+general_form = (probs * unnormalised.sum(axis=1, keepdims=True) - unnormalised) / N  # (N, C)
+np.testing.assert_allclose(grad_unnormalised, general_form, rtol=RTOL64, atol=ATOL64)
+assert not np.allclose(grad_unnormalised, (probs - unnormalised) / N)
+check_gradient(grad_unnormalised, logits, unnormalised)
+checked_cases.append(("probability targets whose rows sum to 2", {}))
 batch_logits = rng.normal(size=(3, C))  # (N, C) = (3, 3)
 batch_targets = np.array([2, -100, 1])  # (N,)
 for reduction in ["mean", "sum", "none"]:

@@ -18,7 +18,9 @@ from notebook_support import ROOT, ChapterChecks, notebook_runs
 NOTEBOOK = ROOT / "docs" / "gradient.py"
 # Names in the notebook's namespace whose values the tests read back.
 FACTS = {"figures": "show_figure.count", "grad": "grad.tolist()", "gap": "float(gap)",
-         "losses": "losses.tolist()", "steps": "steps", "checked": "len(checked_cases)"}
+         "losses": "losses.tolist()", "steps": "steps", "checked": "len(checked_cases)",
+         "row_sum_rounding": "row_sum_rounding",
+         "grad_unnormalised": "grad_unnormalised.tolist()"}
 # Scales one function's result: far outside float64's tolerance.
 FACTOR = 1 + 1e-6
 PERTURBED = ["celoss.cross_entropy_grad", "celoss.cross_entropy", "celoss.softmax",
@@ -80,6 +82,26 @@ def test_descent_loss_falls_at_every_step_from_the_seed_loss(runs):
 
 @pytest.mark.slow
 def test_every_option_is_checked(runs):
-    # plain, weights, ignore_index, smoothing, probability targets, and every
-    # option at once for three reductions
-    assert runs["facts"]["checked"] == 8
+    # plain, weights, ignore_index, smoothing, probability targets, targets
+    # whose rows sum to 2, and every option at once for three reductions
+    assert runs["facts"]["checked"] == 9
+
+
+@pytest.mark.slow
+def test_seed_gradient_rows_sum_to_zero_but_for_rounding(runs):
+    # the page writes "sums to 0 (to within rounding: ...)": a few ulps of 1 / N
+    assert 0 <= runs["facts"]["row_sum_rounding"] < 4 * np.finfo(np.float64).eps
+
+
+@pytest.mark.slow
+def test_unnormalised_targets_give_p_times_row_sum_minus_t(runs):
+    logits = [[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]  # the seed's
+    targets = [[1.4, 0.4, 0.2], [0.2, 1.2, 0.6]]  # twice the page's soft targets
+    expected = np.zeros((2, 3))
+    for n in range(2):
+        total = sum(math.exp(x) for x in logits[n])
+        for c in range(3):
+            p = math.exp(logits[n][c]) / total
+            expected[n, c] = (p * sum(targets[n]) - targets[n][c]) / 2
+    np.testing.assert_allclose(runs["facts"]["grad_unnormalised"], expected,
+                               rtol=1e-12, atol=1e-15)
