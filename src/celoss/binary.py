@@ -222,7 +222,7 @@ def binary_cross_entropy_with_logits(logits, targets, *, weight=None, pos_weight
         Element weights $w_{n,c}$ (bool, integer or floating); must broadcast
         to the logits' shape without changing it.
     pos_weight : array_like of shape (C,), optional
-        Weight $p_c$ of the positive term (integer or floating); must
+        Weight $w^+_c$ of the positive term (integer or floating); must
         broadcast to the logits' shape without changing it.
     reduction : {"mean", "sum", "none"}, default "mean"
         How to reduce the element losses. The mean of no elements is NaN, as
@@ -247,10 +247,10 @@ def binary_cross_entropy_with_logits(logits, targets, *, weight=None, pos_weight
 
     Notes
     -----
-    $$l_{n,c} = -w_{n,c}\left[p_c\, y_{n,c} \log \sigma(x_{n,c})
+    $$l_{n,c} = -w_{n,c}\left[w^+_c\, y_{n,c} \log \sigma(x_{n,c})
     + (1 - y_{n,c}) \log\left(1 - \sigma(x_{n,c})\right)\right]$$
 
-    computed as $(1 - y)\,x - \left((p - 1)\,y + 1\right) \log \sigma(x)$,
+    computed as $(1 - y)\,x - \left((w^+ - 1)\,y + 1\right) \log \sigma(x)$,
     using $\log(1 - \sigma(x)) = \log \sigma(x) - x$.
 
     References
@@ -310,17 +310,17 @@ def binary_cross_entropy_with_logits_grad(logits, targets, *, weight=None, pos_w
 
     Notes
     -----
-    $$\frac{\partial l_{n,c}}{\partial x_{n,c}} = w_{n,c}\left[\left(p_c\, y_{n,c}
-    + 1 - y_{n,c}\right) \sigma(x_{n,c}) - p_c\, y_{n,c}\right]$$
+    $$\frac{\partial l_{n,c}}{\partial x_{n,c}} = w_{n,c}\left[\left(w^+_c\, y_{n,c}
+    + 1 - y_{n,c}\right) \sigma(x_{n,c}) - w^+_c\, y_{n,c}\right]$$
 
-    which is $w_{n,c}\,(\sigma(x_{n,c}) - y_{n,c})$ when $p_c = 1$. This is
+    which is $w_{n,c}\,(\sigma(x_{n,c}) - y_{n,c})$ when $w^+_c = 1$. This is
     the expression torch's backward evaluates, in the same order and
     dtypes. Where its two terms nearly cancel, their rounding error is the
-    result's: in float16, $x = 2.78$, $y = 0.9834$, $p = 3.602$ give
+    result's: in float16, $x = 2.78$, $y = 0.9834$, $w^+ = 3.602$ give
     $-0.1953$ (torch's value too) for the exact $-0.1914$. The one
     difference left is the sigmoid's: where a float16 $\sigma(x)$ rounds the
     other way from torch's (see :func:`sigmoid`), the gradient differs by
-    that unit times $p_c y_{n,c} + 1 - y_{n,c}$.
+    that unit times $w^+_c y_{n,c} + 1 - y_{n,c}$.
 
     Examples
     --------
