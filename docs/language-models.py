@@ -55,11 +55,18 @@ code_tabs = CodeTabs()  # runs NumPy and PyTorch snippets, shows them as tabs
 
 RTOL64, ATOL64 = celoss.TOLERANCES["float64"]  # celoss vs torch, float64
 
-# The text ships with the site: docs/data/coriolanus.txt (next to this
-# notebook as data/coriolanus.txt when the site builds it).
-TEXT_PATH = next(path for path in [Path("data/coriolanus.txt"),
-                                   Path("docs/data/coriolanus.txt")]
-                 if path.exists())
+# The text ships with the site: docs/data/coriolanus.txt in the repository,
+# data/coriolanus.txt next to this notebook when the site builds it.
+TEXT_PLACES = [Path("data/coriolanus.txt"),  # run from docs/ (the site build)
+               Path("docs/data/coriolanus.txt")]  # run from the repository's root
+TEXT_PATH = next((path for path in TEXT_PLACES if path.exists()), None)
+if TEXT_PATH is None:
+    raise FileNotFoundError(
+        f"this notebook reads data/coriolanus.txt, and {Path.cwd()} has neither "
+        f"{' nor '.join(map(str, TEXT_PLACES))}. The file is in the docs/data/ folder "
+        "of the celoss repository (https://github.com/celoss/celoss): run the "
+        "notebook from docs/ or from the repository's root, or copy the file to "
+        "data/coriolanus.txt next to the notebook.")
 
 
 # %% tags=["remove-input"]
@@ -665,84 +672,204 @@ print(f"torch: perplexity {torch.exp(loss_pt).item():.4f}, "
       f"bits {loss_pt.item() / math.log(2):.4f}")
 
 # %% [markdown]
-# ## 7. The loss at initialisation: about ln V
+# ## 7. The loss at initialisation
 #
-# A freshly initialised model's logits are small and nearly equal, so its
-# first loss is close to the uniform model's $\ln V$. With independent logits
-# of standard deviation $\sigma$ the expected loss is about
-# $\ln V + \sigma^2 / 2$ (for large $V$, $\log \sum_v e^{x_v} \approx
-# \ln V + \log \mathbb{E}[e^{x}]$). A first loss far above $\ln V$ means the
-# initialisation is too confident; a quick check before any training run.
+# A freshly initialised model knows nothing, so its first loss is close to
+# the uniform model's $\ln V$. How close depends on the spread of its logits,
+# which is not the spread of its weights. The last layer computes
+# $x_{n,v} = h_n \cdot w_v$: $h_n$ is the final hidden state, of width $d$,
+# which a LayerNorm or RMSNorm has just scaled to root mean square
+# $\operatorname{rms}(h_n) = 1$, and $w_v$ is row $v$ of the output matrix
+# $W$ of shape $(V, d)$, drawn with standard deviation $\sigma_w$. A sum of
+# $d$ such products has standard deviation
+#
+# $$\sigma = \sigma_w \sqrt{d}\, \operatorname{rms}(h)$$
+#
+# With independent logits of standard deviation $\sigma$ the expected loss is
+# about $\ln V + \sigma^2 / 2$: for large $V$, $\log \sum_v e^{x_v} \approx
+# \ln V + \log \mathbb{E}[e^{x}]$, and the target's own logit averages to 0.
 #
 # $$\ell_{\text{init}} \approx \ln V + \frac{\sigma^2}{2}$$
 #
-# The vocabularies of three real models (GPT-2; Llama 3; Gemma 1 and 2), with
-# logits of standard deviation $\sigma = 0.02$ at four positions each:
+# A first loss far above that means the initialisation is too confident; a
+# quick check before any training run. Below, three real models at their
+# widths $d$ and vocabularies $V$ (GPT-2 small, Llama 3 8B, Gemma 7B), with
+# $\sigma_w$ their Hugging Face configurations' `initializer_range`, and
+# hidden states put through a LayerNorm (without its learned scale and
+# shift, which start at 1 and 0).
+#
+# $W$ itself is large ($V \cdot d$ entries, printed below), but $hW^\top$
+# sees it only through the $N$ directions the hidden states span: with
+# $h^\top = QR$ ($Q$ of shape $(d, N)$ with orthonormal columns),
+# $hW^\top = R^\top (Q^\top W^\top)$, and $Q^\top W^\top$, a Gaussian matrix
+# rotated, is again a Gaussian matrix, of shape $(N, V)$ and standard
+# deviation $\sigma_w$. So that is what is drawn; the check below builds
+# GPT-2's $W$ in full, in PyTorch, and gets the same loss.
 
 # %%
-VOCABULARIES = {"GPT-2": 50_257, "Llama 3": 128_256, "Gemma": 256_000}
-SIGMA = 0.02
+MODELS = {"GPT-2": (768, 50_257),  # name: (width d, vocabulary V)
+          "Llama 3 8B": (4_096, 128_256),
+          "Gemma 7B": (3_072, 256_000)}
+SIGMA_W = 0.02  # initializer_range of all three
+LN_EPS = 1e-5  # LayerNorm's epsilon, torch's default
+POSITIONS = 128  # N: enough for a steady mean loss
+
+
+def layer_norm(raw):
+    """LayerNorm without its learned scale and shift: each row to mean 0, rms 1."""
+    centred = raw - raw.mean(axis=-1, keepdims=True)  # (N, d)
+    variance = (centred**2).mean(axis=-1, keepdims=True)  # (N, 1)
+    return centred / np.sqrt(variance + LN_EPS)  # (N, d)
+
+
+def first_logits(raw, size):
+    """h W^T for layer-normed h and W ~ N(0, SIGMA_W^2) of shape (V, d), W not formed."""
+    h = layer_norm(raw)  # (N, d)
+    q, r = np.linalg.qr(h.T)  # (d, N), (N, N): h = r.T @ q.T
+    rotated_w = SIGMA_W * rng.standard_normal((len(h), size))  # (N, V): q.T @ W.T
+    return h, r, r.T @ rotated_w  # (N, d), (N, N), (N, V)
+
+
 init = {}
-for name, size in VOCABULARIES.items():
-    init_logits = SIGMA * rng.standard_normal((4, size))  # (N, V)
-    init_targets = rng.integers(0, size, size=4)  # (N,)
-    init[name] = (init_logits, init_targets,
-                  float(celoss.cross_entropy(init_logits, init_targets)))
-    print(f"{name:>8}: V = {size:>7,}  ln V = {math.log(size):.4f}  "
-          f"first loss = {init[name][2]:.4f}")
+for name, (d, size) in MODELS.items():
+    raw = rng.standard_normal((POSITIONS, d))  # (N, d): the last block's output
+    h, r, init_logits = first_logits(raw, size)  # (N, d), (N, N), (N, V)
+    init_targets = rng.integers(0, size, size=POSITIONS)  # (N,)
+    init_losses = celoss.cross_entropy(init_logits, init_targets,
+                                       reduction="none")  # (N,)
+    sigma = SIGMA_W * math.sqrt(d) * float(np.sqrt(np.mean(h**2)))
+    init[name] = {
+        "d": d, "V": size, "raw": raw, "h": h, "r": r, "logits": init_logits,
+        "targets": init_targets, "sigma": sigma, "std": float(init_logits.std()),
+        "loss": float(init_losses.mean()),
+        "error": float(init_losses.std(ddof=1) / math.sqrt(POSITIONS)),  # of the mean
+        "predicted": math.log(size) + sigma**2 / 2,
+    }
+    print(f"{name:>10}: d = {d:>5,}  V = {size:>7,}  W has {size * d:>11,} entries  "
+          f"sigma = {sigma:.4f}  std of the logits = {init[name]['std']:.4f}")
+    print(f"{'':>10}  ln V = {math.log(size):.4f}  ln V + sigma^2/2 = "
+          f"{init[name]['predicted']:.4f}  first loss = {init[name]['loss']:.4f} "
+          f"+- {init[name]['error']:.4f}")
 
 # %% tags=["remove-input"]
+first, last = init["GPT-2"], init["Llama 3 8B"]
 display(Markdown(
-    "| model | $V$ | $\\ln V$ | first loss | difference |\n|---|---|---|---|---|\n"
+    "| model | $d$ | $V$ | $\\sigma = \\sigma_w \\sqrt{d}\\,\\operatorname{rms}(h)$ | "
+    "std of the logits | $\\ln V$ | $\\ln V + \\sigma^2/2$ | first loss |\n"
+    "|---|---|---|---|---|---|---|---|\n"
     + "\n".join(
-        f"| {name} | {size:,} | {math.log(size):.4f} | {init[name][2]:.4f} | "
-        f"{init[name][2] - math.log(size):+.4f} |"
-        for name, size in VOCABULARIES.items())
-    + f"\n\nEach difference is within a few times {SIGMA / 2:.2f}, the spread of the "
-      f"mean of four correct-class logits: at initialisation the model knows "
-      f"nothing, and the loss says so."
+        f"| {name} | {m['d']:,} | {m['V']:,} | {m['sigma']:.4f} | {m['std']:.4f} | "
+        f"{math.log(m['V']):.4f} | {m['predicted']:.4f} | "
+        f"{m['loss']:.4f} &plusmn; {m['error']:.4f} |"
+        for name, m in init.items())
+    + f"\n\nThe first losses are means over {POSITIONS} positions, &plusmn; their "
+      f"standard error. With $\\sigma_w$ = {SIGMA_W} the logits of GPT-2 have "
+      f"$\\sigma$ = {first['sigma']:.3f} and its first loss is "
+      f"{first['loss'] - math.log(first['V']):.2f} above $\\ln V$; Llama 3 8B's are "
+      f"wider, $\\sigma$ = {last['sigma']:.2f}, and its first loss is "
+      f"**{last['loss'] - math.log(last['V']):.2f}** above $\\ln V$. Each sits "
+      f"within {max(abs(m['loss'] - m['predicted']) / m['error'] for m in init.values()):.1f} "
+      f"standard errors of $\\ln V + \\sigma^2/2$. Logits with the weights' own "
+      f"spread, $\\sigma = \\sigma_w$, would be only $\\sigma_w^2/2$ = "
+      f"{SIGMA_W**2 / 2:.4f} above $\\ln V$: the LayerNorm's unit-rms $h$ "
+      f"multiplies the weights' spread by $\\sqrt{{d}}$."
 ))
 
 # %% tags=["remove-input"]
-fig, ax = plt.subplots(figsize=(7.0, 3.2))
+fig, (ax_v, ax_sigma) = plt.subplots(1, 2, figsize=(8.0, 3.4))
 sizes = np.logspace(np.log10(2), np.log10(4e5), 200)
-ax.plot(sizes, np.log(sizes), color=OTHER, linewidth=2, label="ln V")
-for name, size in VOCABULARIES.items():
-    ax.scatter([size], [init[name][2]], color=ACCENT, zorder=3, s=24)
-    ax.annotate(f"{name}\n{init[name][2]:.3f}", (size, init[name][2]),
-                xytext=(size, init[name][2] - 3.2), ha="center",
-                fontsize=8, arrowprops={"arrowstyle": "-", "color": ACCENT})
-ax.scatter([V], [uniform_loss], color=CORRECT, zorder=3,
-           label=f"this page's characters, V = {V}: {uniform_loss:.3f}")
-ax.set_xscale("log")
-ax.set_xlabel("vocabulary size V")
-ax.set_ylabel("loss at initialisation (nats)")
-ax.set_title("The first loss of a language model is about ln V")
-ax.legend(frameon=False, fontsize=8, loc="upper left")
+ax_v.plot(sizes, np.log(sizes), color=OTHER, linewidth=2, label="ln V")
+markers = dict(zip(init, ["o", "s", "^"], strict=True))  # one per model
+for name, m in init.items():
+    ax_v.errorbar([m["V"]], [m["loss"]], yerr=[2 * m["error"]], color=ACCENT,
+                  marker=markers[name], markersize=5, capsize=2, zorder=3,
+                  linestyle="none", label=f"{name}: {m['loss']:.2f}")
+ax_v.scatter([V], [uniform_loss], color=CORRECT, zorder=3,
+             label=f"this page's V = {V}: {uniform_loss:.2f}")
+ax_v.set_xscale("log")
+ax_v.set_xlabel("vocabulary size V")
+ax_v.set_ylabel("loss at initialisation (nats)")
+ax_v.set_title("The first loss against ln V")
+ax_v.legend(frameon=False, fontsize=8, loc="upper left")
+spread = np.linspace(0, 1.15 * max(m["sigma"] for m in init.values()), 100)
+ax_sigma.plot(spread, spread**2 / 2, color=OTHER, linewidth=2, label="sigma^2 / 2")
+for name, m in init.items():
+    ax_sigma.errorbar([m["sigma"]], [m["loss"] - math.log(m["V"])],
+                      yerr=[2 * m["error"]], color=ACCENT, marker=markers[name],
+                      markersize=5, capsize=2, zorder=3, linestyle="none",
+                      label=f"{name}: sigma = {m['sigma']:.2f}")
+ax_sigma.axvline(SIGMA_W, color=CORRECT, linestyle=":", linewidth=1)
+ax_sigma.text(SIGMA_W, 0.5, f" sigma_w = {SIGMA_W}", color=CORRECT, fontsize=8)
+ax_sigma.set_xlabel("sigma = sigma_w sqrt(d) rms(h)")
+ax_sigma.set_ylabel("first loss - ln V (nats)")
+ax_sigma.set_title("The excess over ln V is sigma^2 / 2")
+ax_sigma.legend(frameon=False, fontsize=8, loc="upper left")
 show_figure(
     fig, "init",
-    alt="The curve ln V against V on a log axis from 2 to 400,000, with points at "
-        + "; ".join(f"{name} (V = {size:,}): {init[name][2]:.3f}"
-                    for name, size in VOCABULARIES.items())
-        + f"; and this page's V = {V} at {uniform_loss:.3f}.",
-    caption="The first loss of small random logits (&sigma; = 0.02, red) sits on the "
-            "curve ln <i>V</i>.",
+    alt="Left: the curve ln V against V on a log axis from 2 to 400,000, with the "
+        "first losses of "
+        + "; ".join(f"{name} (V = {m['V']:,}): {m['loss']:.3f}" for name, m in init.items())
+        + f"; and this page's V = {V} at {uniform_loss:.3f}. Right: the first loss "
+          "minus ln V against sigma, on the curve sigma^2 / 2: "
+        + "; ".join(f"{name} sigma {m['sigma']:.3f}, excess "
+                    f"{m['loss'] - math.log(m['V']):.3f}" for name, m in init.items())
+        + f"; a dotted line marks sigma_w = {SIGMA_W}.",
+    caption="First losses of three real model shapes at initialisation (red, with "
+            "two standard errors): above ln <i>V</i> by about &sigma;<sup>2</sup>/2, "
+            "where &sigma; = &sigma;<sub>w</sub> &radic;<i>d</i> is the logits' "
+            "spread, not the weights' (dotted).",
 )
 
 # %% [markdown]
-# Check: `celoss.compare_with_torch` runs every step (softmax, log-softmax,
-# the loss, its gradient) on each of these inputs, up to $V$ = 256,000, and
-# each first loss is within 0.1 of $\ln V$.
+# Check: torch's `F.layer_norm` gives the same hidden states, and $R^\top
+# Q^\top$ gives them back; `F.cross_entropy` gives each model's mean loss
+# over all its positions; `celoss.compare_with_torch` runs every step
+# (softmax, log-softmax, the loss, its gradient) on the first few positions.
+# Each first loss is within a few standard errors of $\ln V + \sigma^2/2$,
+# and the two widest models' are clearly above $\ln V$. Last, GPT-2 built in
+# PyTorch the long way, a LayerNorm and then `nn.Linear(d, V)` holding a
+# full $W$ drawn with $\sigma_w$, gives logits of the same spread and a first
+# loss within sampling error of the shortcut's.
 
 # %%
-for init_logits, init_targets, loss_value in init.values():
-    celoss.compare_with_torch(init_logits, init_targets)  # raises if unequal
-    torch_value = F.cross_entropy(torch.from_numpy(init_logits),
-                                  torch.from_numpy(init_targets)).item()
-    np.testing.assert_allclose(loss_value, torch_value,
+Z_MAX = 4.0  # standard errors a sampled mean may stray
+for name, m in init.items():
+    raw_t = torch.from_numpy(m["raw"])  # (N, d)
+    np.testing.assert_allclose(m["h"], F.layer_norm(raw_t, (m["d"],), eps=LN_EPS).numpy(),
                                rtol=RTOL64, atol=ATOL64)
-    assert abs(loss_value - math.log(init_logits.shape[1])) < 0.1
-print("all", len(init), "initialisations agree with torch")
+    q, _ = np.linalg.qr(m["h"].T)  # (d, N)
+    np.testing.assert_allclose(m["r"].T @ q.T, m["h"], rtol=RTOL64, atol=ATOL64)
+    torch_loss = F.cross_entropy(torch.from_numpy(m["logits"]),
+                                 torch.from_numpy(m["targets"])).item()
+    np.testing.assert_allclose(m["loss"], torch_loss, rtol=RTOL64, atol=ATOL64)
+    celoss.compare_with_torch(m["logits"][:4], m["targets"][:4])  # raises if unequal
+    assert abs(m["std"] / m["sigma"] - 1) < 0.01, name
+    assert abs(m["loss"] - m["predicted"]) < Z_MAX * m["error"], name
+    print(f"{name:>10}: torch {torch_loss:.4f}; "
+          f"{(m['loss'] - m['predicted']) / m['error']:+.2f} standard errors from "
+          f"ln V + sigma^2/2, {(m['loss'] - math.log(m['V'])) / m['error']:+.2f} from ln V")
+for name in ["Llama 3 8B", "Gemma 7B"]:
+    assert init[name]["loss"] - math.log(init[name]["V"]) > Z_MAX * init[name]["error"]
+
+d, size = MODELS["GPT-2"]
+raw = init["GPT-2"]["raw"]  # the same hidden states
+head = torch.nn.Linear(d, size, bias=False)  # GPT-2's output layer, W: (V, d)
+with torch.no_grad():
+    head.weight.copy_(torch.from_numpy(
+        SIGMA_W * rng.standard_normal((size, d), dtype=np.float32)))  # (V, d)
+    direct_logits = head(F.layer_norm(torch.from_numpy(raw).float(), (d,),
+                                      eps=LN_EPS))  # (N, V)
+direct_targets = torch.from_numpy(rng.integers(0, size, size=POSITIONS))  # (N,)
+direct_losses = F.cross_entropy(direct_logits, direct_targets, reduction="none")  # (N,)
+direct = {"std": direct_logits.std().item(), "loss": direct_losses.mean().item(),
+          "error": direct_losses.std().item() / math.sqrt(POSITIONS)}
+gap = abs(direct["loss"] - init["GPT-2"]["loss"])
+assert abs(direct["std"] / init["GPT-2"]["sigma"] - 1) < 0.01
+assert gap < Z_MAX * math.hypot(direct["error"], init["GPT-2"]["error"])
+print(f"GPT-2 with a full W in torch: std of the logits {direct['std']:.4f}, "
+      f"first loss {direct['loss']:.4f} +- {direct['error']:.4f}; "
+      f"shortcut {init['GPT-2']['loss']:.4f}")
+del head, direct_logits  # a full W: V * d numbers
 
 # %% [markdown]
 # ## 8. Training a character-level bigram model
@@ -906,8 +1033,8 @@ summary = [
      f"{fixed_loss:.4f}, not {naive_loss:.4f}"),
     ("units", "bits = nats / ln 2, perplexity = exp(loss)",
      f"uniform: perplexity {math.exp(uniform_loss):.0f}"),
-    ("initialisation", "about $\\ln V$",
-     ", ".join(f"{name} {init[name][2]:.2f}" for name in VOCABULARIES)),
+    ("initialisation", "$\\ln V + \\sigma^2/2$, with $\\sigma = \\sigma_w \\sqrt{d}$",
+     ", ".join(f"{name} {m['loss']:.2f}" for name, m in init.items())),
     ("training", "from $\\ln V$ towards the bigram floor",
      f"{step_losses[0]:.3f} to {final_train:.3f} (floor {bigram_floor:.3f})"),
 ]

@@ -1,24 +1,29 @@
 """The Language models chapter: docs/language-models.py and its Verification cases.
 
 Next-token targets, padding, the two means over tokens and sequences,
-gradient accumulation and a character-level bigram model trained on the
-opening of tinyshakespeare: the facts the notebook computes are read back
-from its namespace and checked against ln V, the bigram floor and the text
-itself. The checks every chapter shares come from tests/notebook_support.py.
+gradient accumulation, the first loss of real model shapes and a
+character-level bigram model trained on the opening of tinyshakespeare: the
+facts the notebook computes are read back from its namespace and checked
+against ln V, ln V + sigma^2/2, the bigram floor and the text itself. The
+checks every chapter shares come from tests/notebook_support.py.
 """
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 
-from notebook_support import ROOT, ChapterChecks, everywhere, notebook_runs
+from notebook_support import ROOT, ChapterChecks, everywhere, notebook_runs, read_notebook
 
 NOTEBOOK = ROOT / "docs" / "language-models.py"
 TEXT = ROOT / "docs" / "data" / "coriolanus.txt"
 FACTS = {name: name for name in [
     "V", "step_losses", "final_train", "final_held_out", "bigram_floor", "token_mean",
     "mean_of_means", "naive_loss", "full_loss", "fixed_loss", "naive_error", "fixed_error",
-    "init", "uniform_loss", "lengths"]} | {"figures": "show_figure.count"}
+    "init", "uniform_loss", "lengths", "direct", "SIGMA_W"]} | {
+        "figures": "show_figure.count"}
 # One part in a million: far outside float64's tolerance.
 FACTOR = 1 + 1e-6
 PERTURBED = everywhere("cross_entropy_grad", "cross_entropy") | {
@@ -35,7 +40,7 @@ class TestChapter(ChapterChecks):
         "## 4. The token mean and the mean of per-sequence means",
         "## 5. Gradient accumulation",
         "## 6. Perplexity, nats and bits",
-        "## 7. The loss at initialisation: about ln V",
+        "## 7. The loss at initialisation",
         "## 8. Training a character-level bigram model",
     ]
     page_helpers_check = False
@@ -89,11 +94,61 @@ def test_naive_accumulation_is_wrong_and_the_fix_is_exact(runs):
     assert facts["fixed_error"] < 1e-12
 
 
+# Width d and vocabulary V from each model's Hugging Face config.json
+# (gpt2: n_embd, vocab_size; Meta-Llama-3-8B and gemma-7b: hidden_size,
+# vocab_size), all with initializer_range 0.02.
+MODELS = {"GPT-2": (768, 50_257), "Llama 3 8B": (4_096, 128_256),
+          "Gemma 7B": (3_072, 256_000)}
+
+
 @pytest.mark.slow
-def test_initial_loss_is_near_ln_v_for_real_vocabularies(runs):
+def test_logits_at_initialisation_spread_by_sigma_w_sqrt_d(runs):
     facts = runs["facts"]
-    sizes = {"GPT-2": 50_257, "Llama 3": 128_256, "Gemma": 256_000}
-    assert set(facts["init"]) == set(sizes)
-    for name, size in sizes.items():
-        loss = facts["init"][name][2]
-        assert abs(loss - math.log(size)) < 0.1, name
+    assert facts["SIGMA_W"] == 0.02
+    assert set(facts["init"]) == set(MODELS)
+    for name, (d, size) in MODELS.items():
+        model = facts["init"][name]
+        assert (model["d"], model["V"]) == (d, size), name
+        # unit-rms hidden states: sigma = 0.02 sqrt(d), e.g. 0.554 for GPT-2, 1.28
+        # for Llama 3 8B (LayerNorm's epsilon 1e-5 takes off a few parts in 1e6)
+        assert model["sigma"] == pytest.approx(0.02 * math.sqrt(d), rel=1e-5), name
+        assert model["std"] == pytest.approx(model["sigma"], rel=0.01), name
+
+
+@pytest.mark.slow
+def test_initial_loss_is_ln_v_plus_half_sigma_squared(runs):
+    facts = runs["facts"]
+    for name, (_, size) in MODELS.items():
+        model = facts["init"][name]
+        assert model["predicted"] == pytest.approx(
+            math.log(size) + model["sigma"] ** 2 / 2, rel=1e-12), name
+        assert 0 < model["error"] < 0.2, name  # a mean over enough positions
+        assert abs(model["loss"] - model["predicted"]) < 4 * model["error"], name
+    # Not "about ln V": the wide models start well above it (0.82 and 0.61
+    # nats expected, from 0.02**2 * d / 2).
+    for name in ["Llama 3 8B", "Gemma 7B"]:
+        model = facts["init"][name]
+        assert model["loss"] - math.log(model["V"]) > 0.3, name
+
+
+@pytest.mark.slow
+def test_full_torch_gpt2_matches_the_shortcut(runs):
+    facts = runs["facts"]
+    direct, shortcut = facts["direct"], facts["init"]["GPT-2"]
+    assert direct["std"] == pytest.approx(0.02 * math.sqrt(768), rel=0.01)
+    assert abs(direct["loss"] - shortcut["loss"]) < 4 * math.hypot(direct["error"],
+                                                                 shortcut["error"])
+
+
+def test_missing_text_is_named_with_where_to_find_it(tmp_path):
+    # The setup cell run from a folder without data/coriolanus.txt (as a
+    # downloaded notebook is): a FileNotFoundError that says where the file is,
+    # not a bare StopIteration.
+    setup = read_notebook(NOTEBOOK).cells[1].source
+    env = dict(os.environ, MPLBACKEND="Agg")
+    process = subprocess.run([sys.executable, "-c", setup], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert process.returncode != 0
+    last_line = process.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("FileNotFoundError:"), process.stderr
+    assert "data/coriolanus.txt" in last_line and "docs/data/" in last_line

@@ -5,8 +5,8 @@ seeded random bigram table and a padded batch of token ids), so the
 Verification page lists them and a disagreement stops the build: the
 (B, T, V) layouts, padding with ignore_index=-100, the per-sequence means,
 gradient accumulation (the naive loop and the fix), perplexity, the loss at
-initialisation for real vocabulary sizes, and the bigram table's gradient
-through the lookup.
+initialisation of real model shapes (width d, vocabulary V), and the bigram
+table's gradient through the lookup.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ SEED = 20260104
 V = 11  # vocabulary size of the small batch
 LENGTHS = (3, 12, 10, 20)  # real targets per sequence, as on the page
 IGNORE = -100
-VOCABULARIES = {"GPT-2": 50_257, "Llama 3": 128_256, "Gemma": 256_000}
+MODELS = {"GPT-2": (768, 50_257), "Llama 3 8B": (4_096, 128_256),
+          "Gemma 7B": (3_072, 256_000)}  # name: (width d, vocabulary V), as on the page
+SIGMA_W = 0.02  # the output matrix's initial standard deviation (initializer_range)
+LN_EPS = 1e-5  # LayerNorm's epsilon
 
 
 def _batch():
@@ -151,10 +154,20 @@ def perplexity():
     return _report({"units": "perplexity, bits"}, x.shape, steps)
 
 
-def initialisation(size):
-    """Every step on small random logits over a real vocabulary size."""
+def initialisation(d, size):
+    """Every step on a fresh model's first logits, made as on the page.
+
+    Layer-normed hidden states h (N, d) times an output matrix W (V, d) drawn
+    with SIGMA_W, without forming W: with h^T = QR, h W^T = R^T (Q^T W^T), and
+    Q^T W^T is an (N, V) Gaussian matrix with SIGMA_W. Logits of standard
+    deviation SIGMA_W * sqrt(d), not SIGMA_W.
+    """
     rng = np.random.default_rng([SEED, size])
-    logits = 0.02 * rng.standard_normal((2, size))  # (N, V)
+    raw = rng.standard_normal((2, d))  # (N, d)
+    centred = raw - raw.mean(axis=1, keepdims=True)  # (N, d)
+    h = centred / np.sqrt((centred**2).mean(axis=1, keepdims=True) + LN_EPS)  # (N, d)
+    _, r = np.linalg.qr(h.T)  # (N, N): h = r.T @ q.T
+    logits = r.T @ (SIGMA_W * rng.standard_normal((2, size)))  # (N, V) = h @ W.T
     targets = rng.integers(0, size, size=2)  # (N,)
     return celoss.compare_with_torch(logits, targets, raise_on_mismatch=False)
 
@@ -188,7 +201,7 @@ def cases():
     yield "gradient accumulation, fixed: sum / total tokens = full batch", (
         lambda: accumulation("fixed"))
     yield "perplexity and bits per token", perplexity
-    for name, size in VOCABULARIES.items():
-        yield f"loss at initialisation, {name} V = {size:,}", (
-            lambda size=size: initialisation(size))
+    for name, (d, size) in MODELS.items():
+        yield f"loss at initialisation, {name}: d = {d:,}, V = {size:,}", (
+            lambda d=d, size=size: initialisation(d, size))
     yield "bigram table gradient through the lookup", lookup_gradient
