@@ -39,6 +39,7 @@ from celoss.display import (
     FigureCounter,
     show_source,
     use_figure_style,
+    values,
 )
 
 torch.set_num_threads(1)  # tiny tensors: one thread beats thread start-up
@@ -153,9 +154,9 @@ show_source(celoss.softmax)
 
 # %% [markdown]
 # A **naive softmax**, shown only to be broken: it exponentiates the raw
-# logits. On a float32 row and a float16 row just above their thresholds it
-# returns `nan` (`inf / inf`); celoss's softmax returns the probabilities of
-# the same rows shifted down to $[2, 1, 0]$.
+# logits. Below, it runs on a float32 row and a float16 row that reach past
+# their thresholds, next to celoss's softmax, which returns the probabilities
+# of the same rows shifted down to $[2, 1, 0]$.
 
 # %%
 def naive_softmax(logits):
@@ -166,15 +167,34 @@ def naive_softmax(logits):
 
 rows = {"float32": np.array([[90.0, 89.0, 88.0]], dtype=np.float32),  # (1, 3)
         "float16": np.array([[12.0, 11.0, 10.0]], dtype=np.float16)}  # (1, 3)
+naive_rows = {}
 for name, row in rows.items():
     with np.errstate(over="ignore", invalid="ignore"):  # the point here
+        overflowed = np.isinf(np.exp(row[0]))  # (3,): e^x is inf
         naive = naive_softmax(row)
     stable = celoss.softmax(row, axis=1)
+    naive_rows[name] = (naive[0], overflowed, stable[0])
     print(f"{name}: naive {naive[0]}  celoss {stable[0]}")
-    assert np.isnan(naive).any()
+    assert np.isnan(naive[0][overflowed]).all()  # inf / inf
+    assert np.all(naive[0][~overflowed] == 0.0)  # finite / inf: an exact 0
     reference = celoss.softmax(np.array([[2.0, 1.0, 0.0]]), axis=1)  # float64
     rtol, atol = TOLERANCES[name]
     np.testing.assert_allclose(stable, reference, rtol=rtol, atol=atol)
+
+# %% tags=["remove-input"]
+display(Markdown(
+    "The naive softmax fails in two ways at once. "
+    + " ".join(
+        f"In {name}, $e^x$ overflows for {int(overflowed.sum())} of the "
+        f"{overflowed.size} logits of the row "
+        f"[{', '.join(f'{v:g}' for v in rows[name][0])}], so the sum is `inf`, and "
+        f"the naive softmax gives [{', '.join(f'{v:g}' for v in naive)}]: `nan` "
+        f"(`inf / inf`) where $e^x$ overflowed, and exactly "
+        f"{float(naive[~overflowed][0]):g} (finite / `inf`) where it did not, "
+        f"against celoss's [{values(stable, 4)}]."
+        for name, (naive, overflowed, stable) in naive_rows.items())
+    + " A `nan` at least shows; a 0 looks like a valid probability."
+))
 
 # %% [markdown]
 # The figure follows the first probability of the row $[x, 0]$ as $x$ grows:
@@ -392,37 +412,50 @@ print(f"F.cross_entropy: {torch_loss:.4f}")
 # %% [markdown]
 # ## 5. float16 and bfloat16 losses near ln V
 #
-# A language model's first loss, with near-zero logits over a vocabulary of
-# $V$ tokens, is close to the loss of the uniform distribution:
+# A language model's first loss is close to the loss of the uniform
+# distribution over its $V$ tokens, a little above it: the final hidden state
+# $h$ leaves a LayerNorm with root mean square 1, the output weights start
+# with standard deviation $\sigma_w$, so each logit has standard deviation
+# $\sigma = \sigma_w \sqrt{d}$ for a model of width $d$, and (see
+# [Language models](language-models.py), section 7)
 #
-# $$\ell \approx -\log \frac{1}{V} = \ln V$$
+# $$\ell \approx -\log \frac{1}{V} + \frac{\sigma^2}{2} = \ln V + \frac{\sigma^2}{2}$$
 #
 # A 16-bit type cannot hold that value exactly. Between 8 and 16, float16
 # has 10 fraction bits and bfloat16 has 7, so a loss there moves in steps of
-# $2^{3-10}$ and $2^{3-7}$. Below, GPT-2's vocabulary ($V = 50{,}257$):
-# the step is measured on the representable neighbours of $\ln V$.
+# $2^{3-10}$ and $2^{3-7}$. Below, GPT-2's vocabulary and width: the step is
+# measured on the representable neighbours of $\ln V$.
 
 # %%
-V = 50_257  # GPT-2's vocabulary
+V, D = 50_257, 768  # GPT-2's vocabulary and width
+SIGMA_W = 0.02  # GPT-2's initial standard deviation of the output weights
 ln_v = float(np.log(V))
+sigma = SIGMA_W * np.sqrt(D)  # of the logits, for hidden states of rms 1
 step_float16 = float(np.spacing(np.float16(ln_v)))
 near_bf16 = torch.tensor(ln_v).to(torch.bfloat16)  # ln V rounded to bfloat16
 step_bfloat16 = (bfloat16_neighbour(near_bf16, 1).double()
                  - near_bf16.double()).item()
 neighbours_bf16 = [bfloat16_neighbour(near_bf16, k).item() for k in (-1, 0, 1)]
-print(f"ln V = {ln_v:.6f}")
+print(f"ln V = {ln_v:.6f}, sigma = {sigma:.4f}, ln V + sigma^2/2 = {ln_v + sigma**2 / 2:.6f}")
 print(f"float16 step near ln V:  {step_float16}")
 print(f"bfloat16 step near ln V: {step_bfloat16}; neighbours {neighbours_bf16}")
 
 # %% [markdown]
-# The loss itself: four positions, logits drawn with standard deviation 0.02
-# (a freshly initialised model's scale), targets drawn uniformly. celoss
-# computes it in float64 (the reference) and float16; PyTorch in float32,
-# float16 and bfloat16.
+# The loss itself, on the logits a freshly initialised GPT-2 makes: the
+# hidden states of a batch of positions put through a LayerNorm, times an
+# output matrix of shape $(V, d)$ drawn with standard deviation $\sigma_w$,
+# in float32; targets drawn uniformly. celoss computes the loss in float64 (the
+# reference) and float16; PyTorch in float32, float16 and bfloat16.
 
 # %%
-lm_logits = rng.normal(scale=0.02, size=(4, V)).astype(np.float32)  # (N, V)
-lm_targets = rng.integers(0, V, size=4)  # (N,)
+POSITIONS = 64  # N: enough for a loss near its expected value
+raw = rng.standard_normal((POSITIONS, D))  # (N, d): the last block's output
+centred = raw - raw.mean(axis=1, keepdims=True)  # (N, d)
+hidden = (centred / np.sqrt((centred**2).mean(axis=1, keepdims=True) + 1e-5)
+          ).astype(np.float32)  # (N, d): LayerNorm, rms 1
+W_out = SIGMA_W * rng.standard_normal((V, D), dtype=np.float32)  # (V, d)
+lm_logits = hidden @ W_out.T  # (N, V) float32
+lm_targets = rng.integers(0, V, size=POSITIONS)  # (N,)
 loss_64 = float(celoss.cross_entropy(lm_logits.astype(np.float64), lm_targets))
 loss_16 = float(celoss.cross_entropy(lm_logits.astype(np.float16), lm_targets))
 logits_t = torch.from_numpy(lm_logits)  # (N, V) float32
@@ -431,6 +464,7 @@ torch_losses = {name: F.cross_entropy(logits_t.to(dtype), targets_t).item()
                 for name, dtype in [("float32", torch.float32),
                                     ("float16", torch.float16),
                                     ("bfloat16", torch.bfloat16)]}
+print(f"std of the logits: {lm_logits.std():.4f}")
 print(f"celoss float64: {loss_64:.6f}   (ln V = {ln_v:.6f})")
 print(f"celoss float16: {loss_16:.6f}")
 for name, value in torch_losses.items():
@@ -438,8 +472,12 @@ for name, value in torch_losses.items():
 
 # %% tags=["remove-input"]
 display(Markdown(
-    f"The float64 loss is **{loss_64:.4f}**, {abs(loss_64 - ln_v):.4f} from "
-    f"$\\ln V$ = {ln_v:.4f}. In bfloat16 the nearest values are "
+    f"The logits' standard deviation is {lm_logits.std():.3f} "
+    f"($\\sigma_w \\sqrt{{d}}$ = {sigma:.3f}), and the float64 loss is "
+    f"**{loss_64:.4f}**, {loss_64 - ln_v:+.4f} from $\\ln V$ = {ln_v:.4f}, near "
+    f"$\\ln V + \\sigma^2/2$ = {ln_v + sigma**2 / 2:.4f} (a mean over {POSITIONS} "
+    f"positions strays from it a little). In bfloat16 the nearest values to "
+    f"$\\ln V$ are "
     f"{', '.join(f'{v:.4f}' for v in neighbours_bf16)}: a step of "
     f"**{step_bfloat16:g}**, so any change of the loss smaller than about "
     f"{step_bfloat16 / 2:g} is invisible in a bfloat16 loss, and PyTorch's "
@@ -450,7 +488,8 @@ display(Markdown(
 ))
 
 # %% tags=["remove-input"]
-exact = np.linspace(10.55, 11.1, 2001)  # (2001,): float64 losses
+low, high = min(ln_v, loss_64) - 0.3, max(ln_v, loss_64) + 0.3
+exact = np.linspace(low, high, 2001)  # (2001,): float64 losses
 rounded16 = exact.astype(np.float16).astype(np.float64)  # (2001,)
 rounded_bf16 = torch.from_numpy(exact).to(torch.bfloat16).double().numpy()  # (2001,)
 fig, ax = plt.subplots(figsize=(7.0, 3.4))
@@ -460,7 +499,7 @@ ax.step(exact, rounded16, where="mid", color=CORRECT, linewidth=1,
 ax.step(exact, rounded_bf16, where="mid", color=ACCENT, linewidth=1.5,
         label=f"bfloat16: steps of {step_bfloat16:g}")
 ax.axvline(ln_v, color="black", linestyle=":", linewidth=1)
-ax.text(ln_v, 11.05, f" ln V = {ln_v:.3f}", fontsize=8)
+ax.text(ln_v, high - 0.05, f" ln V = {ln_v:.3f}", fontsize=8)
 ax.scatter([loss_64], [torch_losses["bfloat16"]], color=ACCENT, zorder=3, s=30,
            label=f"torch bfloat16 loss: {torch_losses['bfloat16']:.4f}")
 ax.scatter([loss_64], [torch_losses["float16"]], color=CORRECT, zorder=3, s=30,
@@ -472,7 +511,7 @@ ax.grid(axis="both")
 ax.legend(frameon=False, loc="upper left", fontsize=8)
 show_figure(
     fig, "half-precision-steps",
-    alt=f"Staircase plot of float64 losses from 10.55 to 11.1 rounded to "
+    alt=f"Staircase plot of float64 losses from {low:.2f} to {high:.2f} rounded to "
         f"float16 (steps of {step_float16:g}) and bfloat16 (steps of "
         f"{step_bfloat16:g}), with ln V = {ln_v:.3f} for V = {V} marked, and "
         f"PyTorch's float16 and bfloat16 losses, {torch_losses['float16']:.4f} "
@@ -498,7 +537,63 @@ bf16 = torch_losses["bfloat16"]
 assert torch.tensor(bf16).to(torch.bfloat16).item() == bf16  # a bfloat16 value
 assert abs(bf16 - loss_64) <= step_bfloat16
 assert abs(torch_losses["float16"] - loss_64) <= 2 * step_float16
+assert abs(lm_logits.std() / sigma - 1) < 0.01  # the spread of section 7's formula
 print("float16 and float32 agree with torch; bfloat16 is within one step")
+
+# %% [markdown]
+# The remedy is to compute the loss in float32, whatever the logits' type.
+# Mixed precision does it for you: under `torch.autocast` the output layer's
+# matrix product runs in bfloat16, but `cross_entropy` is on autocast's list
+# of float32 operations, so it casts the bfloat16 logits up and returns a
+# float32 loss. A model kept entirely in bfloat16, without autocast, must do
+# it by hand: `F.cross_entropy(logits.float(), y)`. Below, the same hidden
+# states and weights both ways, on the CPU.
+
+# %%
+hidden_t, W_out_t = torch.from_numpy(hidden), torch.from_numpy(W_out)  # (N, d), (V, d)
+with torch.autocast("cpu", dtype=torch.bfloat16):
+    autocast_logits = F.linear(hidden_t, W_out_t)  # (N, V), computed in bfloat16
+    autocast_loss = F.cross_entropy(autocast_logits, targets_t)  # ()
+bf16_logits = F.linear(hidden_t.bfloat16(), W_out_t.bfloat16())  # (N, V): all bfloat16
+bf16_loss = F.cross_entropy(bf16_logits, targets_t)  # (): bfloat16
+float_loss = F.cross_entropy(bf16_logits.float(), targets_t)  # (): float32
+# The reference for both: celoss in float64 on the same bfloat16 logits.
+rounded_64 = float(celoss.cross_entropy(bf16_logits.double().numpy(), lm_targets))
+print(f"autocast:      logits {autocast_logits.dtype}, loss {autocast_loss.dtype} "
+      f"{autocast_loss.item():.6f}")
+print(f"pure bfloat16: logits {bf16_logits.dtype}, loss {bf16_loss.dtype} "
+      f"{bf16_loss.item():.6f}")
+print(f"               loss of logits.float(): {float_loss.dtype} {float_loss.item():.6f}")
+print(f"celoss float64 on the bfloat16 logits: {rounded_64:.6f}")
+
+# %% tags=["remove-input"]
+display(Markdown(
+    f"Under autocast the logits are `{autocast_logits.dtype}` and the loss is "
+    f"`{autocast_loss.dtype}`, **{autocast_loss.item():.4f}**; the pure-bfloat16 "
+    f"model's own loss is `{bf16_loss.dtype}`, **{bf16_loss.item():.4f}**, and "
+    f"with `.float()` it is **{float_loss.item():.4f}**. The float32 losses are "
+    f"{abs(autocast_loss.item() - loss_64):.4f} from the float64 loss of the "
+    f"float32 logits, {loss_64:.4f}, against {abs(bf16_loss.item() - loss_64):.4f} "
+    f"for the bfloat16 loss: what is left is the logits' own rounding to "
+    f"bfloat16. On those same bfloat16 logits celoss's float64 loss is "
+    f"{rounded_64:.4f}, which the float32 losses match to float32's precision."
+))
+
+# %% [markdown]
+# Check: autocast returns bfloat16 logits and a float32 loss; both float32
+# losses agree with celoss's float64 loss of the same bfloat16 logits to
+# float32's tolerance, and the pure-bfloat16 loss is a bfloat16 number.
+
+# %%
+assert autocast_logits.dtype == bf16_logits.dtype == torch.bfloat16
+assert autocast_loss.dtype == float_loss.dtype == torch.float32
+assert bf16_loss.dtype == torch.bfloat16
+np.testing.assert_array_equal(autocast_logits.float().numpy(),
+                              bf16_logits.float().numpy())  # the same product
+rtol, atol = TOLERANCES["float32"]
+for loss in (autocast_loss, float_loss):
+    np.testing.assert_allclose(loss.item(), rounded_64, rtol=rtol, atol=atol)
+print("autocast's loss and logits.float()'s are float32, as celoss's in float64")
 
 # %% [markdown]
 # ## Summary
@@ -520,6 +615,11 @@ summary = [
     (f"loss step near ln V = {ln_v:.3f}, float16", "`np.spacing`", f"{step_float16:g}"),
     (f"loss step near ln V = {ln_v:.3f}, bfloat16", "`torch.bfloat16`",
      f"{step_bfloat16:g}"),
+    ("GPT-2's first loss, bfloat16 logits, bfloat16 loss", "`F.cross_entropy`",
+     f"{bf16_loss.item():.4f} ({bf16_loss.dtype})"),
+    ("the same under `torch.autocast`, or with `logits.float()`",
+     "`F.cross_entropy`, celoss in float64",
+     f"{autocast_loss.item():.4f} ({autocast_loss.dtype})"),
 ]
 display(Markdown(
     "| fact | computed with, checked against | value |\n|---|---|---|\n"
@@ -528,7 +628,10 @@ display(Markdown(
 
 # %% [markdown]
 # Subtract the row maximum before `exp`; take logs with `log_softmax`, never
-# `log(softmax)`; and read a 16-bit loss knowing the step it moves in.
-# celoss's `softmax` and `log_softmax` do the first two, as PyTorch does, for
-# every dtype on the [Verification](verification.md) page. Next: the
+# `log(softmax)`; and compute the loss in float32, whatever the logits' type:
+# `torch.autocast` does it for you, and a model kept in bfloat16 calls
+# `F.cross_entropy(logits.float(), y)`, since a 16-bit loss moves in the
+# steps of the table. celoss's `softmax` and `log_softmax` do the first two, as
+# PyTorch does; the [Verification](verification.md) page compares them with
+# PyTorch in float16, float32 and float64 at every build. Next: the
 # [gradient](gradient.py) of the loss.

@@ -25,7 +25,14 @@ PERTURBED = ["celoss.softmax", "celoss.log_softmax", "celoss.cross_entropy",
 FACTS = {"thresholds": "thresholds", "figures": "show_figure.count",
          "step_float16": "step_float16", "step_bfloat16": "step_bfloat16",
          "first_inf": "first_inf", "ln_v": "ln_v",
-         "torch_bfloat16": "torch_losses['bfloat16']", "loss_64": "loss_64"}
+         "torch_bfloat16": "torch_losses['bfloat16']", "loss_64": "loss_64",
+         "sigma": "sigma", "logit_std": "float(lm_logits.std())",
+         "naive_rows": "{name: naive for name, (naive, _, _) in naive_rows.items()}",
+         "autocast_logits_dtype": "str(autocast_logits.dtype)",
+         "autocast_loss_dtype": "str(autocast_loss.dtype)",
+         "bf16_loss_dtype": "str(bf16_loss.dtype)",
+         "autocast_loss": "autocast_loss.item()", "float_loss": "float_loss.item()",
+         "bf16_loss": "bf16_loss.item()", "rounded_64": "rounded_64"}
 
 
 class TestChapter(ChapterChecks):
@@ -89,3 +96,43 @@ def test_naive_code_is_labelled_and_inside_errstate():
         if re.search(r"naive\w* = .*np\.(log|exp)\(", line):
             before = source.splitlines()[line_number - 2]
             assert "np.errstate" in before or "np.errstate" in line, line
+
+
+@pytest.mark.slow
+def test_naive_softmax_is_nan_where_exp_overflows_and_zero_elsewhere(runs):
+    # [90, 89, 88] in float32: exp overflows above 88.72, so for 90 and 89
+    # (inf / inf = nan) and not for 88 (finite / inf = 0). [12, 11, 10] in
+    # float16: above 11.09 only 12 overflows.
+    naive = runs["facts"]["naive_rows"]
+    for name, expected in [("float32", [True, True, False]),
+                           ("float16", [True, False, False])]:
+        assert [math.isnan(p) for p in naive[name]] == expected, name
+        assert all(p == 0.0 for p, nan in zip(naive[name], expected, strict=True)
+                   if not nan), name
+
+
+@pytest.mark.slow
+def test_first_logits_of_gpt2_have_sigma_w_sqrt_d_spread(runs):
+    facts = runs["facts"]
+    # GPT-2: d = 768, output weights N(0, 0.02^2), unit-rms hidden states.
+    assert facts["sigma"] == pytest.approx(0.02 * math.sqrt(768), rel=1e-12)
+    assert facts["logit_std"] == pytest.approx(facts["sigma"], rel=0.01)
+    # ln V + sigma^2 / 2 = 10.98, not ln V = 10.82; a mean of 64 positions is
+    # within 0.2 of it (0.07 is its standard error: sigma / sqrt(64)).
+    assert abs(facts["loss_64"] - (facts["ln_v"] + facts["sigma"] ** 2 / 2)) < 0.2
+
+
+@pytest.mark.slow
+def test_autocast_and_dot_float_compute_the_loss_in_float32(runs):
+    facts = runs["facts"]
+    assert facts["autocast_logits_dtype"] == "torch.bfloat16"
+    assert facts["autocast_loss_dtype"] == "torch.float32"
+    assert facts["bf16_loss_dtype"] == "torch.bfloat16"
+    # float32 losses of the bfloat16 logits: float32's precision, far inside a
+    # bfloat16 step; only the logits' rounding separates them from loss_64.
+    for name in ("autocast_loss", "float_loss"):
+        assert facts[name] == pytest.approx(facts["rounded_64"], rel=1e-6), name
+        assert abs(facts[name] - facts["loss_64"]) < facts["step_bfloat16"] / 8, name
+    # the pure-bfloat16 loss is a bfloat16 number: in [8, 16) a multiple of 2**(3 - 7)
+    bf16 = facts["bf16_loss"]
+    assert 8 <= bf16 < 16 and (bf16 / 2.0 ** (3 - 7)).is_integer()

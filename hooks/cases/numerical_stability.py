@@ -2,8 +2,10 @@
 
 The chapter's own inputs, compared with PyTorch: logits past the float16 and
 float32 overflow thresholds, log-sum-exp and log-softmax far from the maximum,
-and a language-model-sized loss near ln V in float16 and bfloat16.
+and a freshly initialised GPT-2's first loss, near ln V, in float16 and bfloat16.
 """
+
+import functools
 
 import numpy as np
 
@@ -36,10 +38,31 @@ def _log_sum_exp_sweep():
                    [compare_arrays("logsumexp", ours, theirs, "float32")])
 
 
+V, D = 50_257, 768  # GPT-2's vocabulary and width, as on the page
+SIGMA_W = 0.02  # GPT-2's initial standard deviation of the output weights
+
+
+@functools.cache  # W has V * d entries: drawn once per process
+def _first_logits():
+    """The page's logits, made as there: a freshly initialised GPT-2's first ones.
+
+    LayerNorm'd hidden states (N, d) times an output matrix (V, d) drawn with
+    SIGMA_W, in float32: logits of standard deviation SIGMA_W * sqrt(d).
+    """
+    rng = np.random.default_rng(seed=1)  # the page's seed; the page's draws in order
+    raw = rng.standard_normal((64, D))  # (N, d)
+    centred = raw - raw.mean(axis=1, keepdims=True)  # (N, d)
+    hidden = (centred / np.sqrt((centred**2).mean(axis=1, keepdims=True) + 1e-5)
+              ).astype(np.float32)  # (N, d)
+    weights = SIGMA_W * rng.standard_normal((V, D), dtype=np.float32)  # (V, d)
+    logits = hidden @ weights.T  # (N, V)
+    logits.flags.writeable = False  # shared by every call
+    return logits, rng.integers(0, V, size=len(raw))  # (N, V), (N,)
+
+
 def _language_model_logits(dtype):
-    rng = np.random.default_rng(1)
-    logits = rng.normal(scale=0.02, size=(4, 50_257)).astype(np.float32)  # (N, V)
-    return logits.astype(dtype), rng.integers(0, 50_257, size=4)
+    logits, targets = _first_logits()
+    return logits.astype(dtype), targets.copy()
 
 
 def _bfloat16_loss():
@@ -55,7 +78,7 @@ def _bfloat16_loss():
     difference = abs(theirs - exact)
     check = StepCheck("cross_entropy (one bfloat16 step)", difference,
                       difference / abs(theirs), 0.0, step, difference <= step)
-    return _report({"V": 50_257}, "bfloat16", logits.shape, [check])
+    return _report({"V": V, "d": D}, "bfloat16", logits.shape, [check])
 
 
 def cases():
