@@ -294,3 +294,36 @@ def test_chunked_rejects_shapes_that_do_not_fit():
     with pytest.raises(ValueError, match=r"hidden \(N, d\), weight \(V, d\).*\(4, 3\), "
                                          r"\(5, 2\) and \(4,\)"):
         parity.chunked_linear_cross_entropy(hidden, weight[:, :2], targets)
+
+
+# ------------------------------------------------------ compare_binary_with_torch
+
+
+@pytest.mark.parametrize("dtypes", [("float32", "float64", "float16"),
+                                    ("float64", "float32", "float64"),
+                                    ("float16", "float64", "float32"),
+                                    ("float64", "float16", "float16")])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_comparison_passes_on_mixed_dtypes_and_catches_an_error(dtypes, reduction,
+                                                                       monkeypatch):
+    """Each step is judged at the coarser of the logits' and the result's dtype."""
+    logits_dtype, targets_dtype, weight_dtype = dtypes
+    rng = np.random.default_rng(7)
+    logits = (rng.standard_normal((5, 3)) * 3).astype(logits_dtype)
+    targets = rng.uniform(0, 1, (5, 3)).astype(targets_dtype)
+    options = {"weight": rng.uniform(0.5, 2, 3).astype(weight_dtype),
+               "pos_weight": rng.uniform(0.5, 3, 3).astype(weight_dtype),
+               "reduction": reduction}
+    report = parity.compare_binary_with_torch(logits, targets, **options)
+    assert report.passed
+    loss_step = report.steps[2]
+    assert loss_step.step == "binary_cross_entropy_with_logits"
+    coarsest = max(celoss.TOLERANCES[logits_dtype], celoss.TOLERANCES[targets_dtype])
+    assert (loss_step.rtol, loss_step.atol) == coarsest
+    # One part in a hundred off is beyond even float16's tolerance: caught.
+    real = parity.binary_cross_entropy_with_logits
+    monkeypatch.setattr(parity, "binary_cross_entropy_with_logits",
+                        lambda *args, **kwargs: (real(*args, **kwargs) * 1.01).astype(
+                            np.dtype(targets_dtype)))
+    with pytest.raises(ParityError, match="binary_cross_entropy_with_logits"):
+        parity.compare_binary_with_torch(logits, targets, **options)

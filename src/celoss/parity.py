@@ -152,7 +152,11 @@ class _Checks:
     def __call__(self, step, ours, theirs):
         theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
         ours = np.asarray(ours)
-        result = compare_arrays(step, ours, theirs, self.dtype)
+        # The coarser tolerance of the logits' dtype and the result's: the
+        # binary loss has the targets' dtype, which may be coarser or finer.
+        dtype = max([self.dtype, theirs.dtype.name],
+                    key=lambda name: TOLERANCES.get(name, (0.0, 0.0)))
+        result = compare_arrays(step, ours, theirs, dtype)
         if ours.shape != theirs.shape or ours.dtype != theirs.dtype:
             result = dataclasses.replace(result, passed=False)
         self.steps.append(result)
@@ -281,7 +285,9 @@ def compare_binary_with_torch(logits, targets, *, weight=None, pos_weight=None,
 
     The steps are the sigmoid, the log-sigmoid, the loss
     (``F.binary_cross_entropy_with_logits``, shape and dtype included) and its
-    gradient (torch autograd).
+    gradient (torch autograd). The weights reach torch in their own dtypes.
+    Each step passes within :data:`TOLERANCES` of the coarser of the logits'
+    dtype and the step's result dtype (the loss has the targets' dtype).
 
     Parameters
     ----------
@@ -317,7 +323,7 @@ def compare_binary_with_torch(logits, targets, *, weight=None, pos_weight=None,
                     raise_on_mismatch)
     x = torch.tensor(logits, requires_grad=True)
     torch_options = {name: value if name == "reduction" or value is None
-                     else torch.tensor(np.asarray(value), dtype=x.dtype)
+                     else torch.tensor(np.asarray(value))  # its own dtype, as celoss reads it
                      for name, value in options.items()}
     with torch.no_grad():
         check("sigmoid", sigmoid(logits), torch.sigmoid(x))
