@@ -169,9 +169,45 @@ side_by_side('''
 weight = np.array([1.0, 3.0, 0.5])  # (C,): class 1 counts three times
 print(np.round(celoss.cross_entropy(logits, targets, weight=weight), 6))
 ''', '''
-weight_t = torch.tensor([1.0, 3.0, 0.5], dtype=torch.float64)
+weight_t = torch.tensor([1.0, 3.0, 0.5], dtype=logits_t.dtype)  # the logits' dtype
 print(F.cross_entropy(logits_t, targets_t, weight=weight_t).numpy().round(6))
 ''')
+
+# %% [markdown]
+# With class indices, PyTorch wants the weight in the logits' dtype, and
+# says so only by raising; celoss casts the weight to the logits' dtype. On
+# float32 logits with a float64 weight:
+
+# %%
+logits32 = logits.astype(np.float32)  # (N, C) float32, as a model outputs them
+weight_mismatch = {}  # library -> "Type: message", or the loss
+for name, call in [
+    ("celoss", lambda: celoss.cross_entropy(logits32, targets, weight=weight)),
+    ("torch", lambda: F.cross_entropy(torch.from_numpy(logits32), targets_t,
+                                      weight=torch.from_numpy(weight))),
+]:
+    try:
+        weight_mismatch[name] = call()
+    except RuntimeError as error:
+        weight_mismatch[name] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    shown = weight_mismatch[name]
+    print(f"{name}: {shown if isinstance(shown, str) else f'{float(shown):.6f} (float32)'}")
+assert isinstance(weight_mismatch["torch"], str)  # torch raises
+assert weight_mismatch["celoss"].dtype == np.float32  # celoss casts the weight
+np.testing.assert_allclose(
+    weight_mismatch["celoss"],
+    F.cross_entropy(torch.from_numpy(logits32), targets_t,
+                    weight=torch.from_numpy(weight).float()).item(),
+    *celoss.TOLERANCES["float32"])
+module = torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weight).float())
+assert "weight" in dict(module.named_buffers())  # moves with .to(...)
+assert module.to(torch.float64).weight.dtype == torch.float64
+
+# %% [markdown]
+# So build the weight with `dtype=logits.dtype` (and on `logits.device`).
+# `nn.CrossEntropyLoss(weight=w)` keeps `w` as a buffer, not a parameter:
+# `loss_fn.to(device)` or `loss_fn.to(dtype)` moves and casts it with the
+# module, and the optimiser never updates it.
 
 # %% [markdown]
 # Check: every reduction with these weights. The figure varies $w_1$, the
@@ -225,8 +261,11 @@ show_figure(
 # %% [markdown]
 # ## 3. ignore_index
 #
-# Samples whose target equals `ignore_index` (default $-100$, the padding
-# label of most tokenisers) get loss 0 and leave the mean's denominator:
+# Samples whose target equals `ignore_index` (default $-100$) get loss 0
+# and leave the mean's denominator. $-100$ is the *label* value that Hugging
+# Face's data collators and models put on positions to skip (padding,
+# prompt tokens); tokenisers never emit it, since they pad the *inputs* with
+# their own `pad_token_id`:
 #
 # $$l_n = -w_{y_n} \log p_{n,y_n}\,[y_n \ne \text{ignore\_index}], \qquad
 # \ell_{\text{mean}} = \frac{\sum_n l_n}{\sum_n w_{y_n} [y_n \ne \text{ignore\_index}]}$$
@@ -253,8 +292,12 @@ print(F.cross_entropy(batch_t, labels_t.clamp(min=0), ignore_index=2).numpy().ro
 
 # %% [markdown]
 # Both tabs relabel the $-100$ before ignoring another value: a target
-# outside $[0, C)$ that is not the ignored one is an error in both
-# libraries, never a silent zero. Left in place, it raises:
+# outside $[0, C)$ that is not the ignored one is an error in celoss and in
+# PyTorch on the CPU, never a silent zero. On a CUDA device PyTorch checks it
+# with a device-side assert instead, which cannot be handled like an
+# exception and leaves the process's CUDA context unusable (see
+# [common mistakes](common-mistakes.py)). Left in place, on the CPU, it
+# raises:
 
 # %%
 for name, call in [
@@ -377,10 +420,18 @@ show_figure(
 # $$l_n = -\sum_{c=1}^{C} w_c\, t_{n,c} \log p_{n,c}, \qquad
 # \ell_{\text{mean}} = \frac{1}{N} \sum_n l_n$$
 #
-# The mean divides by $N$ even with weights. Without weights, the loss is
-# smallest when $p = t$, where it equals the entropy of the target,
-# $H(t_n) = -\sum_c t_{n,c} \log t_{n,c}$: a soft target's loss never
-# reaches 0.
+# The mean divides by $N$ even with weights. `label_smoothing` applies to
+# probability targets too: each row is mixed with the uniform distribution
+# before the loss is taken,
+#
+# $$t'_{n,c} = (1 - \varepsilon)\, t_{n,c} + \frac{\varepsilon}{C}$$
+#
+# If every row of $t$ is a distribution (non-negative, summing to 1), then
+# without weights the loss is smallest when $p = t$, where it equals the
+# entropy of the target, $H(t_n) = -\sum_c t_{n,c} \log t_{n,c}$: a soft
+# target's loss never reaches 0. Neither PyTorch nor celoss checks that the
+# rows are distributions; with rows that are not, these bounds do not hold
+# (below).
 
 # %% tags=["remove-input"]
 side_by_side('''
@@ -410,6 +461,43 @@ entropies = celoss.entropy(soft, axis=1)  # (N,)
 np.testing.assert_allclose(at_target, entropies, rtol=RTOL64, atol=ATOL64)
 check(np.log(soft), soft, reduction="none")
 print("losses:", np.round(soft_losses, 6), " at p = t:", np.round(at_target, 6))
+
+# %% [markdown]
+# Check: smoothing probability targets is the plain loss on
+# $t' = (1 - \varepsilon) t + \varepsilon / C$, with and without weights;
+# and targets that are not distributions ($3t - 1$: negative entries, rows
+# summing to 0) are accepted by both libraries, which return the same
+# number.
+
+# %%
+eps_soft = 0.2
+soft_smoothed = (1 - eps_soft) * soft + eps_soft / C  # (N, C): t'
+for options in [{}, {"weight": weight}]:
+    by_option = celoss.cross_entropy(logits, soft, label_smoothing=eps_soft, **options)
+    by_mixing = celoss.cross_entropy(logits, soft_smoothed, **options)
+    torch_option = F.cross_entropy(logits_t, soft_t, label_smoothing=eps_soft,
+                                   **({"weight": torch.from_numpy(weight)}
+                                      if options else {})).item()
+    np.testing.assert_allclose(by_option, by_mixing, rtol=RTOL64, atol=ATOL64)
+    np.testing.assert_allclose(by_option, torch_option, rtol=RTOL64, atol=ATOL64)
+    check(logits, soft_smoothed, **options)
+smoothed_soft_loss = float(celoss.cross_entropy(logits, soft, label_smoothing=eps_soft))
+not_distributions = 3 * soft - 1  # (N, C): rows sum to 0, some entries negative
+unchecked = float(celoss.cross_entropy(logits, not_distributions))
+unchecked_t = F.cross_entropy(logits_t, torch.from_numpy(not_distributions)).item()
+check(logits, not_distributions)
+assert unchecked < 0 and unchecked_t < 0  # a "cross-entropy" below 0, without an error
+print(f"label_smoothing={eps_soft} on soft targets: {smoothed_soft_loss:.6f}; "
+      f"targets 3t - 1: celoss {unchecked:.6f}, torch {unchecked_t:.6f}")
+
+# %% tags=["remove-input"]
+display(Markdown(
+    f"With $\\varepsilon$ = {eps_soft:g}, the soft targets' mean loss is "
+    f"**{smoothed_soft_loss:.4f}** either way, in both libraries. On the rows "
+    f"$3t - 1$ both return **{unchecked:.4f}**, a negative loss, and neither "
+    f"raises: normalise soft targets yourself (`t / t.sum(axis=1, "
+    f"keepdims=True)`, or a softmax of the teacher's logits) before the loss."
+))
 
 # %% tags=["remove-input"]
 soft_probs = celoss.softmax(logits, axis=1)
@@ -501,9 +589,10 @@ for ax in (ax_t, ax_l):
 fig.colorbar(image, ax=ax_l, shrink=0.8)
 show_figure(
     fig, "k-dim",
-    alt=f"Two 4 by 5 grids for image 0: the target class of each pixel, and "
-        f"the loss of each pixel, from {pixel_losses[0].min():.2f} to "
-        f"{pixel_losses[0].max():.2f}; the mean over both images' 40 pixels is "
+    alt=f"Two {seg_targets.shape[1]} by {seg_targets.shape[2]} grids for image 0: the "
+        f"target class of each pixel, and the loss of each pixel, from "
+        f"{pixel_losses[0].min():.2f} to {pixel_losses[0].max():.2f}; the mean "
+        f"over all {pixel_losses.size} pixels of the {len(pixel_losses)} images is "
         f"{pixel_losses.mean():.4f}.",
     caption="K-dimensional input: a target class (left) and a loss (right) "
             "per pixel; the mean reduction averages all pixels of all images.",

@@ -22,7 +22,11 @@ FACTS = {"figures": "show_figure.count", "checked": "len(checked)",
          "torch_style": "torch_style", "by_indices": "by_indices",
          "by_probabilities": "by_probabilities", "hand_smoothed": "hand_smoothed",
          "smoothed": "smoothed.tolist()", "uniform_loss": "uniform_loss",
-         "snippet_outputs": "snippet_outputs"}
+         "snippet_outputs": "snippet_outputs",
+         "weight_mismatch_torch": "weight_mismatch['torch']",
+         "weight_mismatch_celoss": "float(weight_mismatch['celoss'])",
+         "smoothed_soft_loss": "smoothed_soft_loss", "unchecked": "unchecked",
+         "unchecked_t": "unchecked_t"}
 # Scales one function's result: far outside float64's tolerance.
 FACTOR = 1 + 1e-6
 PERTURBED = ["celoss.cross_entropy", "celoss.parity.cross_entropy_grad",
@@ -92,3 +96,48 @@ def test_numpy_and_pytorch_tabs_print_the_same_numbers(runs):
                    for text in (numpy_printed, torch_printed)]
         assert numbers[0], numpy_printed
         np.testing.assert_allclose(numbers[0], numbers[1], rtol=0, atol=1e-6)
+
+
+# The page's inputs, typed from docs/pytorch-options.py for the literal sums below.
+SEED_LOGITS = [[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]]
+SEED_TARGETS = [0, 1]
+SOFT = [[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]]
+
+
+def log_softmax_row(row):
+    """log p_c of one row of logits, with math.exp."""
+    top = max(row)
+    log_total = math.log(sum(math.exp(v - top) for v in row))
+    return [v - top - log_total for v in row]
+
+
+@pytest.mark.slow
+def test_torch_wants_the_weight_in_the_logits_dtype_and_celoss_casts_it(runs):
+    facts = runs["facts"]
+    # torch 2.13, float32 logits and a float64 weight with class indices
+    assert facts["weight_mismatch_torch"] == ("RuntimeError: expected scalar type Float "
+                                              "but found Double")
+    weight = [1.0, 3.0, 0.5]
+    total = sum(-weight[y] * log_softmax_row(row)[y]
+                for row, y in zip(SEED_LOGITS, SEED_TARGETS, strict=True))
+    expected = total / sum(weight[y] for y in SEED_TARGETS)
+    assert facts["weight_mismatch_celoss"] == pytest.approx(expected, rel=1e-6)  # float32
+
+
+@pytest.mark.slow
+def test_label_smoothing_mixes_probability_targets_with_the_uniform(runs):
+    eps, n_classes = 0.2, 3
+    losses = [-sum(((1 - eps) * t + eps / n_classes) * lp
+                   for t, lp in zip(target, log_softmax_row(row), strict=True))
+              for row, target in zip(SEED_LOGITS, SOFT, strict=True)]
+    assert runs["facts"]["smoothed_soft_loss"] == pytest.approx(sum(losses) / 2, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_targets_that_are_not_distributions_are_not_checked(runs):
+    facts = runs["facts"]
+    losses = [-sum((3 * t - 1) * lp for t, lp in zip(target, log_softmax_row(row), strict=True))
+              for row, target in zip(SEED_LOGITS, SOFT, strict=True)]
+    assert facts["unchecked"] == pytest.approx(sum(losses) / 2, rel=1e-12)
+    assert facts["unchecked_t"] == pytest.approx(facts["unchecked"], rel=1e-12)
+    assert facts["unchecked"] < 0  # below every entropy: no longer a cross-entropy
