@@ -13,8 +13,8 @@
 # %% [markdown]
 # # Common mistakes
 #
-# Five mistakes that make a cross-entropy loss wrong, some loudly and some
-# silently: each is shown failing, explained, and then fixed. Every value is
+# The mistakes that most often make a cross-entropy loss wrong, some loudly
+# and some silently: each is shown failing, explained, and then fixed. Every value is
 # computed by celoss and checked against PyTorch while the site builds, the
 # mistaken versions included, so the page shows what PyTorch really does with
 # the mistake, not what we expect it to do.
@@ -575,6 +575,210 @@ display(Markdown(
 ))
 
 # %% [markdown]
+# ## 6. Targets of shape (N, 1)
+#
+# Labels read from a table column (`df[["label"]].to_numpy()`), or kept as
+# a column for another loss (`y.view(-1, 1)`), arrive with shape $(N, 1)$.
+# Class indices have the logits' shape without the class axis:
+#
+# $$x \in \mathbb{R}^{N \times C}, \qquad y \in \{0, \dots, C - 1\}^{N}
+# \quad\text{not}\quad \{0, \dots, C - 1\}^{N \times 1}$$
+#
+# Both libraries raise, with messages that do not say "squeeze". Failing:
+
+# %%
+column = targets[:, None]  # (N, 1): MISTAKE, a column of labels
+column_errors = {
+    "celoss": raises(lambda: celoss.cross_entropy(logits, column)),
+    "torch": raises(lambda: F.cross_entropy(logits_t, torch.from_numpy(column))),
+}
+for library, error in column_errors.items():
+    print(f"{library}: {error}")
+# squeeze() drops every axis of length 1: a batch of one loses its batch axis too
+squeeze_all = raises(lambda: F.cross_entropy(logits_t[:1], torch.from_numpy(column[:1]).squeeze()))
+print(f"torch, a batch of one after .squeeze(): {squeeze_all}")
+
+# %% [markdown]
+# A loss written by hand in NumPy raises nothing. `log_probs[np.arange(N), y]`
+# with a column `y` broadcasts the $(N,)$ row numbers against the $(N, 1)$
+# labels and picks an $(N, N)$ block, $-\log p_{m, y_n}$ for every pair
+# $(n, m)$: only its diagonal is the per-sample loss, and its mean is
+# another number. On a small batch:
+
+# %%
+column_logits = rng.normal(size=(5, C)) * 2  # (5, C)
+column_labels = rng.integers(0, C, size=(5, 1))  # (5, 1): MISTAKE, a column
+log_probs = celoss.log_softmax(column_logits, axis=1)  # (5, C)
+block = -log_probs[np.arange(len(column_labels)), column_labels]  # (5, 5): broadcast
+hand_mean = float(block.mean())  # NAIVE: the mean over all N * N pairs
+column_fixed = float(celoss.cross_entropy(column_logits, column_labels.reshape(-1)))
+print(f"hand-written mean over the {block.shape} block: {hand_mean:.6f}; "
+      f"cross_entropy with y.reshape(-1): {column_fixed:.6f}")
+
+# %% [markdown]
+# Check: PyTorch and celoss both reject the column; the fix (`y.reshape(-1)`,
+# in PyTorch `y.squeeze(1)` or `y.view(-1)`) agrees with PyTorch, value and
+# gradient; the block's diagonal is PyTorch's per-sample loss, and its mean
+# is not PyTorch's loss.
+
+# %%
+assert column_errors["celoss"].startswith("ValueError")
+assert column_errors["torch"].startswith("RuntimeError")
+assert squeeze_all is not None
+celoss.compare_with_torch(logits, column.reshape(-1))
+celoss.compare_with_torch(column_logits, column_labels.reshape(-1))
+torch_per_sample = F.cross_entropy(torch.from_numpy(column_logits),
+                                   torch.from_numpy(column_labels).squeeze(1),
+                                   reduction="none").numpy()  # (5,)
+np.testing.assert_allclose(np.diag(block), torch_per_sample, rtol=RTOL64, atol=ATOL64)
+np.testing.assert_allclose(column_fixed, torch_per_sample.mean(), rtol=RTOL64, atol=ATOL64)
+assert not np.isclose(hand_mean, column_fixed)
+
+# %% tags=["remove-input"]
+fig, ax = plt.subplots(figsize=(5.0, 3.6))
+image = ax.imshow(block, cmap="Greys", vmin=0)
+for (n, m), value in np.ndenumerate(block):
+    ax.text(m, n, f"{value:.2f}", ha="center", va="center", fontsize=8,
+            color="white" if value > block.max() / 2 else "black",
+            fontweight="bold" if n == m else "normal")
+for n in range(len(block)):  # the diagonal: the per-sample losses
+    ax.add_patch(plt.Rectangle((n - 0.5, n - 0.5), 1, 1, fill=False, edgecolor=ACCENT,
+                               linewidth=2.5))
+ax.set_xticks(range(len(block)), [f"row m = {m}" for m in range(len(block))], fontsize=7)
+ax.set_yticks(range(len(block)), [f"y_{n} = {int(column_labels[n, 0])}"
+                                  for n in range(len(block))], fontsize=7)
+ax.grid(False)
+ax.set_title(f"-log p[m, y_n] picked by a column y\nmean {hand_mean:.3f}; "
+             f"diagonal (red) mean {column_fixed:.3f}", fontsize=9)
+fig.colorbar(image, ax=ax, shrink=0.8)
+show_figure(
+    fig, "column-targets",
+    alt=f"A {len(block)} by {len(block)} grid of -log p[m, y_n], picked by indexing "
+        f"with a column of labels {values(column_labels.ravel(), 0)}: the diagonal holds the "
+        f"per-sample losses {values(np.diag(block), 2)}, whose mean "
+        f"{column_fixed:.4f} is the loss; the mean of the whole grid is "
+        f"{hand_mean:.4f}.",
+    caption="Hand-written NLL with an (<i>N</i>, 1) target: broadcasting picks "
+            "every sample's probability of every label; only the diagonal "
+            "(outlined in red) is the loss.",
+)
+
+# %% tags=["remove-input"]
+display(Markdown(
+    f"PyTorch says `{column_errors['torch']}`; celoss says "
+    f"`{column_errors['celoss']}`. By hand, the batch of {len(block)} gives "
+    f"**{hand_mean:.4f}** instead of **{column_fixed:.4f}**. **Fix:** "
+    f"`y.reshape(-1)` in NumPy, `y.squeeze(1)` or `y.view(-1)` in PyTorch; not "
+    f"`y.squeeze()`, which also drops the batch axis of a batch of one "
+    f"(`{squeeze_all}`)."
+))
+
+# %% [markdown]
+# ## 7. Labels numbered 1 to C
+#
+# Many datasets number their classes from 1. Class indices start at 0:
+# index $y_n$ picks the logit $x_{n,y_n}$, so labels $1, \dots, C$ must be
+# shifted down,
+#
+# $$y_n = \text{label}_n - 1 \in \{0, 1, \dots, C - 1\}$$
+#
+# Unshifted, label $C$ is out of range. On the CPU, both libraries raise an
+# `IndexError`. On a CUDA device, PyTorch checks the index with a
+# device-side assert: the kernel aborts, the error surfaces later as
+# `RuntimeError: CUDA error: device-side assert triggered`, often at an
+# unrelated line, and it cannot be handled like an exception: the process's
+# CUDA context stays unusable until the process restarts. Run the failing
+# step on the CPU (or with `CUDA_LAUNCH_BLOCKING=1`) to see the real
+# error. And a batch without label $C$ raises nothing: its loss is silently
+# computed against the wrong classes, so the first error can come well into
+# an epoch. Failing, on batches with labels 1 to $C$, label $C$ the rarest:
+
+# %%
+C_data, batch_size, n_batches = 5, 8, 12
+frequencies = np.array([0.3, 0.3, 0.2, 0.15, 0.05])  # (C,): label C is the rare one
+data_logits = rng.normal(size=(n_batches, batch_size, C_data))  # (batches, B, C)
+data_labels = rng.choice(np.arange(1, C_data + 1), p=frequencies,
+                         size=(n_batches, batch_size))  # (batches, B): labels 1..C
+batch_outcomes = {"celoss": [], "torch": []}  # per batch: the loss, or the error
+for x_b, label_b in zip(data_logits, data_labels, strict=True):
+    for library, call in [
+        ("celoss", lambda x_b=x_b, label_b=label_b: celoss.cross_entropy(x_b, label_b)),
+        ("torch", lambda x_b=x_b, label_b=label_b: F.cross_entropy(
+            torch.from_numpy(x_b), torch.from_numpy(label_b))),
+    ]:
+        error = raises(call)
+        batch_outcomes[library].append(error if error else float(call()))
+first_error = {library: next(o for o in outcomes_ if isinstance(o, str))
+               for library, outcomes_ in batch_outcomes.items()}
+for library, message in first_error.items():
+    print(f"{library}: {message}")
+ran = [isinstance(o, float) for o in batch_outcomes["torch"]]  # (batches,)
+print(f"batches that ran: {sum(ran)} of {n_batches}; the first error at batch "
+      f"{ran.index(False)}")
+
+# %% [markdown]
+# Check: both libraries raise on exactly the batches that contain label
+# $C$; where a batch runs, both give the same wrong loss; the fix, labels
+# minus 1, agrees with PyTorch on every batch, value and gradient.
+
+# %%
+has_top_label = (data_labels == C_data).any(axis=1)  # (batches,)
+assert 0 < sum(ran) < n_batches  # some batches run, some raise
+for library, outcomes_ in batch_outcomes.items():
+    assert [isinstance(o, str) for o in outcomes_] == has_top_label.tolist(), library
+    assert all(o.startswith("IndexError") for o in outcomes_ if isinstance(o, str))
+shifted_losses = np.array([float(celoss.cross_entropy(x_b, label_b - 1))
+                           for x_b, label_b in zip(data_logits, data_labels, strict=True)])
+for b in range(n_batches):
+    celoss.compare_with_torch(data_logits[b], data_labels[b] - 1)  # the fix
+    if ran[b]:
+        celoss.compare_with_torch(data_logits[b], data_labels[b])  # the silent mistake
+        np.testing.assert_allclose(batch_outcomes["celoss"][b], batch_outcomes["torch"][b],
+                                   rtol=RTOL64, atol=ATOL64)
+        assert not np.isclose(batch_outcomes["celoss"][b], shifted_losses[b])
+
+# %% tags=["remove-input"]
+fig, ax = plt.subplots(figsize=(7.5, 2.9))
+positions = np.arange(n_batches)
+mistaken = np.array([o if isinstance(o, float) else np.nan
+                     for o in batch_outcomes["celoss"]])  # (batches,)
+ax.bar(positions - 0.2, np.nan_to_num(mistaken), width=0.4, color=OTHER,
+       label="labels 1..C as they are")
+ax.bar(positions + 0.2, shifted_losses, width=0.4, color=CORRECT, label="labels - 1 (fixed)")
+top = max(np.nanmax(mistaken), shifted_losses.max())
+for b in np.flatnonzero(has_top_label):
+    ax.text(b - 0.2, 0.05 * top, "IndexError", rotation=90, ha="center", va="bottom",
+            fontsize=7, color=ACCENT)
+ax.set_xticks(positions, [f"batch {b}" for b in positions], fontsize=7)
+ax.set_ylim(0, top * 1.25)
+ax.set_ylabel("mean loss")
+ax.set_title(f"Labels 1 to C = {C_data}, batches of {batch_size}: the error comes "
+             f"only with label {C_data}")
+ax.legend(frameon=False, fontsize=8, loc="upper right")
+show_figure(
+    fig, "one-based-labels",
+    alt=f"Bars for {n_batches} batches of {batch_size} samples with labels 1 to "
+        f"{C_data}. With the labels as they are, batches "
+        f"{', '.join(str(b) for b in np.flatnonzero(has_top_label))} raise "
+        f"IndexError (they contain label {C_data}) and the others give losses "
+        f"{values(mistaken[~has_top_label], 3)}; with the labels shifted down by "
+        f"1, every batch gives a loss: {values(shifted_losses, 3)}.",
+    caption="Labels 1 to <i>C</i> unshifted (grey): the batches that contain "
+            "label <i>C</i> raise, the others run with a wrong loss; shifted "
+            "to 0 to <i>C</i> &minus; 1 (blue), every batch is right.",
+)
+
+# %% tags=["remove-input"]
+display(Markdown(
+    f"PyTorch on the CPU says `{first_error['torch']}`; celoss says "
+    f"`{first_error['celoss']}`. Here {sum(ran)} of the {n_batches} batches "
+    f"ran without an error, on the wrong classes. **Fix:** shift the labels "
+    f"once, where they are read (`y = labels - 1`), check "
+    f"`0 <= y.min()` and `y.max() < C` on the whole dataset before training, "
+    f"and debug a CUDA device-side assert by running the step on the CPU."
+))
+
+# %% [markdown]
 # ## Summary
 
 # %% tags=["remove-input"]
@@ -591,6 +795,11 @@ summary = [
      "`argmax` to int64 indices"),
     ("integer dtypes", "an error, or padding counted as a class",
      f"{padded_loss:.4f} instead of {right_loss:.4f}", "float logits, int64 indices"),
+    ("targets of shape (N, 1)", "an error; silent in hand-written NumPy",
+     f"{hand_mean:.4f} instead of {column_fixed:.4f} by hand", "`y.reshape(-1)`, `y.squeeze(1)`"),
+    ("labels 1 to C", "an error on the batches with label C (on CUDA, a device-side "
+     "assert); silent on the others",
+     f"{n_batches - sum(ran)} of {n_batches} batches raise", "`y = labels - 1`"),
 ]
 display(Markdown(
     "| mistake | symptom | on this page | fix |\n|---|---|---|---|\n"

@@ -2,6 +2,8 @@
 
 Each mistake is run in both libraries, the mistaken version as well as the
 fix: PyTorch must do with the mistake exactly what the chapter says it does.
+(Where a mistake raises, in both libraries, only its fix is a case: an error
+is not a value to compare.)
 """
 
 import numpy as np
@@ -124,3 +126,16 @@ def cases():
     yield ("mistake: uint8 labels, -100 wrapped to class 156",
            _compare(wide, np.array([3, 7, -100]).astype(np.uint8)))
     yield "fix: int64 labels with -100 padding", _compare(wide, np.array([3, 7, -100]))
+    column_logits = rng.normal(size=(5, 3)) * 2  # (N, C)
+    column_labels = rng.integers(0, 3, size=(5, 1))  # (N, 1): the mistaken column
+    yield ("fix: (N, 1) targets reshaped to (N,)",
+           _compare(column_logits, column_labels.reshape(-1)))
+    frequencies = np.array([0.3, 0.3, 0.2, 0.15, 0.05])  # label 5 the rarest
+    data_logits = rng.normal(size=(12, 8, 5))  # (batches, B, C)
+    data_labels = rng.choice(np.arange(1, 6), p=frequencies, size=(12, 8))  # labels 1..C
+    runs = ~(data_labels == 5).any(axis=1)  # batches without label C raise nothing
+    first = int(np.argmax(runs))
+    yield (f"mistake: labels 1..C on a batch without label C (batch {first}), no error",
+           _compare(data_logits[first], data_labels[first]))
+    yield ("fix: labels 1..C shifted to 0..C-1, every batch",
+           _compare(data_logits.reshape(-1, 5), data_labels.reshape(-1) - 1))
