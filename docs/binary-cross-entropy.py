@@ -669,5 +669,6 @@ display(Markdown(
 ))
 
 # %% [markdown]
-# Next: the [Verification](verification.md) page, which reruns this
-# chapter's comparisons with PyTorch at every build.
+# The [Verification](verification.md) page reruns this chapter's comparisons
+# with PyTorch at every build. Next: [common mistakes](common-mistakes.py),
+# each shown failing, then fixed.

@@ -809,5 +809,7 @@ display(Markdown(
 # %% [markdown]
 # Each fix is checked against PyTorch above, and each option's exact
 # behaviour is in [every PyTorch option](pytorch-options.py); the
-# [Verification](verification.md) page runs the comparison over every option,
-# reduction and dtype.
+# [Verification](verification.md) page runs the comparison over every option
+# and reduction, in float16, float32 and float64. Next: [At
+# scale](at-scale.py), where the logits of a large vocabulary no longer fit
+# in memory twice.

@@ -547,5 +547,6 @@ display(Markdown(
 # %% [markdown]
 # The gradient is always the model's distribution against the target's,
 # weighted and normalised; the [Verification](verification.md) page checks
-# it over every option, reduction and dtype. Next: [every PyTorch
-# option](pytorch-options.py) of the loss itself.
+# it over every option and reduction, in float16, float32 and float64. Next:
+# [information theory](information-theory.py): what the loss measures, and
+# why it is the loss to train with.

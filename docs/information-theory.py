@@ -1038,6 +1038,7 @@ display(Markdown(
 ))
 
 # %% [markdown]
-# Next: [Binary cross-entropy](binary-cross-entropy.py), where each output is
-# its own two-class problem; and the [Verification](verification.md) page,
-# which reruns this chapter's comparisons at every build.
+# Next: [Language models](language-models.py), where the loss is averaged
+# over tokens and read in bits and as perplexity; and the
+# [Verification](verification.md) page, which reruns this chapter's
+# comparisons at every build.

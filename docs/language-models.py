@@ -1044,5 +1044,7 @@ display(Markdown(
 ))
 
 # %% [markdown]
-# Next: the [Verification](verification.md) page lists this chapter's
-# comparisons with PyTorch among the rest, rerun at every build.
+# The [Verification](verification.md) page lists this chapter's comparisons
+# with PyTorch among the rest, rerun at every build. Next: [Binary
+# cross-entropy](binary-cross-entropy.py), where each output is its own
+# two-class problem.

@@ -633,5 +633,5 @@ display(Markdown(
 # `F.cross_entropy(logits.float(), y)`, since a 16-bit loss moves in the
 # steps of the table. celoss's `softmax` and `log_softmax` do the first two, as
 # PyTorch does; the [Verification](verification.md) page compares them with
-# PyTorch in float16, float32 and float64 at every build. Next: the
-# [gradient](gradient.py) of the loss.
+# PyTorch in float16, float32 and float64 at every build. Next: [every PyTorch
+# option](pytorch-options.py) of the loss.

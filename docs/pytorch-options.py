@@ -429,7 +429,8 @@ show_figure(
 # If every row of $t$ is a distribution (non-negative, summing to 1), then
 # without weights the loss is smallest when $p = t$, where it equals the
 # entropy of the target, $H(t_n) = -\sum_c t_{n,c} \log t_{n,c}$: a soft
-# target's loss never reaches 0. Neither PyTorch nor celoss checks that the
+# target's loss never reaches 0 ([information theory](information-theory.py)
+# has the why). Neither PyTorch nor celoss checks that the
 # rows are distributions; with rows that are not, these bounds do not hold
 # (below).
 
@@ -890,6 +891,6 @@ display(Markdown(
 ))
 
 # %% [markdown]
-# The [Verification](verification.md) page runs the same comparison over
-# float32 and float64 at every build; the [gradient](gradient.py) chapter
-# derives each option's gradient. Next: [common mistakes](common-mistakes.py).
+# The [Verification](verification.md) page runs the same comparison in
+# float16, float32 and float64 at every build. Next: [the gradient](gradient.py)
+# of the loss, derived for each of these options.

@@ -200,9 +200,9 @@ def binary_cross_entropy_with_logits(logits, targets, *, weight=None, pos_weight
     r"""Binary cross-entropy of sigmoid(logits), exactly as PyTorch computes it.
 
     ``torch.nn.functional.binary_cross_entropy_with_logits`` in NumPy. Every
-    element is its own yes/no question. ``pos_weight`` (broadcast along the
-    last axis, one value per output) scales the "yes" term to rebalance rare
-    positives; ``weight`` scales whole elements. The mean divides by the
+    element is its own yes/no question. ``pos_weight`` (one value per output
+    class) scales the "yes" term to rebalance rare positives; ``weight``
+    scales whole elements. The mean divides by the
     number of elements, whatever the weights.
 
     The loss has the targets' dtype, as in torch 2.13: float64 logits with
@@ -223,7 +223,10 @@ def binary_cross_entropy_with_logits(logits, targets, *, weight=None, pos_weight
         to the logits' shape without changing it.
     pos_weight : array_like of shape (C,), optional
         Weight $w^+_c$ of the positive term (integer or floating); must
-        broadcast to the logits' shape without changing it.
+        broadcast to the logits' shape without changing it. Broadcasting
+        aligns the last axes, so ``(C,)`` fits logits ``(N, C)``; for
+        ``(N, C, H, W)`` give ``(C, 1, 1)``, as torch's documentation says (a
+        ``(C,)`` array would weight the last axis, W, or raise).
     reduction : {"mean", "sum", "none"}, default "mean"
         How to reduce the element losses. The mean of no elements is NaN, as
         in torch.
