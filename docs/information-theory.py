@@ -756,8 +756,11 @@ print(f"torch at margin {margins[wrong]:g}:", margin_t.grad.numpy()[wrong])
 # gradient is $p - t$, and its Hessian, the derivative of $p$, does not
 # involve the target at all:
 #
-# $$\nabla^2_x\, H(t, \mathrm{softmax}(x)) = \mathrm{diag}(p) - p p^\top,
-# \qquad v^\top \left(\mathrm{diag}(p) - p p^\top\right) v
+# $$\nabla^2_x\, H(t, \mathrm{softmax}(x)) = \mathrm{diag}(p) - p p^\top$$
+#
+# For any direction $v$,
+#
+# $$v^\top \left(\mathrm{diag}(p) - p p^\top\right) v
 # = \sum_c p_c v_c^2 - \Big(\sum_c p_c v_c\Big)^2 \;\ge\; 0$$
 #
 # The quadratic form is the variance of $v$ under $p$, never negative: the

@@ -1,6 +1,6 @@
 """Post-process the HTML that mkdocs-jupyter makes for each notebook page.
 
-Three fixes, all on notebook pages only:
+Five fixes, all on notebook pages only:
 
 1. **Light pages.** mkdocs-jupyter inlines about 600 KB of JupyterLab CSS into
    every notebook page, and each figure as a base64 ``data:`` URI. Each large
@@ -14,7 +14,12 @@ Three fixes, all on notebook pages only:
    by their source file, as Markdown pages do (``[Verification](verification.md)``);
    mkdocs rewrites those links only in Markdown pages, so this hook rewrites
    them here, and stops the build on a link to a page that does not exist.
-4. **An .ipynb download.** The jupytext ``.py`` notebook is written next to the
+4. **One copy button per cell.** mkdocs-jupyter adds its own copy button to
+   each code cell (with a hidden copy of the cell's source and two inline
+   scripts), on top of Material's, which ``hooks/copy_code.py`` gives every
+   cell and which leaves out ``#>`` output lines. Its button, the hidden
+   sources and its scripts are removed (45 KB of the 300 KB Information theory page).
+5. **An .ipynb download.** The jupytext ``.py`` notebook is written next to the
    page as ``<name>.ipynb`` (with a Python 3 kernelspec, so Jupyter opens and
    runs it as-is) and a download button is added beside the page title.
 """
@@ -156,6 +161,25 @@ def extract_images(html: str, page) -> str:
     return DATA_IMAGE.sub(replace, html)
 
 
+# mkdocs-jupyter's copy button, the cell source it copies, and its scripts.
+JUPYTER_COPY_BUTTON = re.compile(
+    r'<div class="zeroclipboard-container">\s*<clipboard-copy\b.*?</clipboard-copy>\s*</div>\s*',
+    re.DOTALL,
+)
+JUPYTER_COPY_SOURCE = re.compile(
+    r'<div\b(?=[^>]*\bclass="clipboard-copy-txt")[^>]*>.*?</div>\s*', re.DOTALL
+)
+
+
+def strip_jupyter_copy(html: str) -> str:
+    """Remove mkdocs-jupyter's copy buttons: Material's (hooks/copy_code.py) remain."""
+    html = JUPYTER_COPY_BUTTON.sub("", html)
+    html = JUPYTER_COPY_SOURCE.sub("", html)
+    return SCRIPT.sub(
+        lambda m: "" if "clipboard-copy" in m.group(0) else m.group(0), html
+    )
+
+
 def strip_cdn_scripts(html: str) -> str:
     """Remove nbconvert's MathJax loader and its Mermaid module script."""
     html = MATHJAX.sub("", html)
@@ -199,6 +223,7 @@ def on_page_content(html, page, config, files):
     if not is_notebook(page):
         return html
     html = strip_cdn_scripts(html)
+    html = strip_jupyter_copy(html)
     html = share_css(html, page.url)
     html = extract_images(html, page)
     html = rewrite_page_links(html, page, files)

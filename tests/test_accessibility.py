@@ -50,6 +50,43 @@ def test_axe_finds_no_serious_or_critical_violation(site, scheme):
     assert not problems, "\n".join(f"{p}: {v}" for p, vs in problems.items() for v in vs)
 
 
+def test_on_a_phone_every_sideways_scrolling_region_can_take_focus(site):
+    """At 360 px wide, wide tables and formulas scroll; each can be focused to scroll.
+
+    docs/assets/javascripts/scrollable-regions.js gives them tabindex; axe's
+    scrollable-region-focusable rule judges the result on the pages with the
+    widest formulas and tables.
+    """
+    from playwright.sync_api import sync_playwright
+
+    from browser.site import open_page, serve
+
+    assert AXE.is_file(), AXE_HINT
+    base_url = serve(site)
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            context = browser.new_context(viewport={"width": 360, "height": 740})
+            scrolling, problems = 0, {}
+            for path in ["information-theory/", "at-scale/", "verification/"]:
+                page = open_page(context, base_url + path)
+                scrolling += page.evaluate(
+                    """() => [...document.querySelectorAll(
+                        'math[display="block"], .md-typeset__scrollwrap')]
+                        .filter((e) => e.scrollWidth > e.clientWidth).length""")
+                page.add_script_tag(path=str(CHECKS))
+                page.add_script_tag(path=str(AXE))
+                found = page.evaluate("(rules) => celossChecks.runAxe(rules)",
+                                      ["scrollable-region-focusable"])
+                if found:
+                    problems[path] = [v["nodes"][:2] for v in found]
+                page.close()
+        finally:
+            browser.close()
+    assert scrolling > 3  # the check has something to judge at this width
+    assert not problems, problems
+
+
 def test_axe_reports_the_violations_it_is_shown():
     """The injection works: a page with an unlabelled image and button fails."""
     from playwright.sync_api import sync_playwright

@@ -225,6 +225,13 @@ def test_no_page_loads_mathjax_or_a_cdn_script(site):
 
 
 @pytest.mark.slow
+def test_notebook_cells_have_one_copy_button_materials(site):
+    page = (site / "gradient" / "index.html").read_text(encoding="utf-8")
+    assert "jp-CodeCell" in page and "<pre" in page
+    assert "clipboard-copy" not in page and "zeroclipboard" not in page
+
+
+@pytest.mark.slow
 def test_math_is_rendered_as_mathml_everywhere(site):
     pages = {name: (site / name / "index.html").read_text(encoding="utf-8")
              for name in ("walkthrough", "reference", "verification")}
@@ -434,8 +441,8 @@ def test_build_fails_naming_the_step_when_celoss_is_wrong(tmp_path, step):
 def one_character_bug(package: Path, where: str) -> str:
     """Flip one subtraction in log_softmax to an addition, in place.
 
-    ``where="normaliser"``: the returned ``shifted - log(sum(exp(shifted)))``.
-    ``where="shift"``: the stabilising ``logits - row_max``. Log-softmax is
+    ``where="normaliser"``: ``log_probs = shifted - log(sum(exp(shifted)))``.
+    ``where="shift"``: the stabilising ``shifted = logits - row_max``. Log-softmax is
     shift-invariant, so this one changes no value in exact arithmetic; only
     the matrix's large-logit cases, where exp() then overflows, can catch it.
     Found with ast, so it survives reformatting; exactly one character of
@@ -446,10 +453,10 @@ def one_character_bug(package: Path, where: str) -> str:
     tree = ast.parse(source)
     func = next(n for n in ast.walk(tree)
                 if isinstance(n, ast.FunctionDef) and n.name == "log_softmax")
-    statement = ast.Return if where == "normaliser" else ast.Assign
+    name = "log_probs" if where == "normaliser" else "shifted"
     node = next(n.value for n in ast.walk(func)
-                if isinstance(n, statement) and isinstance(n.value, ast.BinOp)
-                and isinstance(n.value.op, ast.Sub))
+                if isinstance(n, ast.Assign) and [ast.unparse(t) for t in n.targets] == [name]
+                and isinstance(n.value, ast.BinOp) and isinstance(n.value.op, ast.Sub))
     assert node.left.end_lineno == node.right.lineno == node.lineno
     lines = source.splitlines(keepends=True)
     line = lines[node.lineno - 1]

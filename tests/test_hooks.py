@@ -450,6 +450,38 @@ def test_ipynb_download_is_cached_on_the_source(tmp_path, monkeypatch):
     assert pages.cached_ipynb(source, tmp_path) == "converted"  # an edit converts again
 
 
+# mkdocs-jupyter's markup for one code cell (0.26), shortened: its own copy
+# button, the cell's highlighted source, the hidden text its button copies.
+JUPYTER_CELL = """<div class="jp-InputArea-editor">
+<div class="zeroclipboard-container">
+<clipboard-copy for="cell-3" aria-label="Copy to Clipboard">
+<div><span class="notice" hidden="">Copied!</span>
+<svg aria-hidden="true" class="clipboard-copy-icon"><path d="M0 6.75"></path></svg>
+</div>
+</clipboard-copy>
+</div>
+<div class="highlight-ipynb hl-python"><pre><span class="n">x</span> <span class="o">=</span> 1
+</pre></div>
+<div id="cell-3" class="clipboard-copy-txt">x = 1
+</div>
+</div>
+<script>(function (global, factory) { /* ClipboardCopyElement */
+  customElements.define('clipboard-copy', ClipboardCopyElement) })</script>
+<script>document.addEventListener('clipboard-copy', function(event) {})</script>
+<script>keep = 1</script>"""
+
+
+def test_only_materials_copy_button_is_left_on_notebook_cells():
+    pages = load("notebook_pages")
+    html = pages.strip_jupyter_copy(JUPYTER_CELL)
+    for gone in ("zeroclipboard", "clipboard-copy", "Copied!", '<div id="cell-3"'):
+        assert gone not in html, gone
+    # The highlighted code Material's button copies, and other scripts, stay.
+    assert '<div class="highlight-ipynb hl-python"><pre><span class="n">x</span>' in html
+    assert "<script>keep = 1</script>" in html
+    assert html.count("<div") == html.count("</div>")  # no half-removed element
+
+
 # -------------------------------------------------------------- render_cache.py
 
 
