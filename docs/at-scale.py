@@ -623,8 +623,8 @@ display(Markdown(
     f"({mem['torch'] / logits_mib[top]:.1f} arrays of that size), and the fused path "
     f"**{t['celoss fused']:.0f} ms** and **{fused_mib}**"
     f"{'' if resolved else ', below what the measurement resolves'}: its exponentials "
-    f"go straight into the gradient it returns, and what else it holds is a few numbers per row and, "
-    f"without a gradient to write into, one cache-sized block per thread. "
+    f"go straight into the gradient it returns, and what else it holds is a few numbers "
+    f"per row and, without a gradient to write into, one cache-sized block per thread. "
     f"The times were measured while this page was built, on whatever else the "
     f"machine was doing; the memory does not depend on that. "
     f"`benchmarks/bench_fused.py` measures a language model's full size, with "
@@ -911,6 +911,145 @@ print(f"chunked loss {loss_pt.item():.6f}, torch {loss_ref.item():.6f}; "
       f"both gradients agree")
 
 # %% [markdown]
+# ## 7. Keeping the logits in range: z-loss and soft-capping
+#
+# Adding the same number to every logit of a row changes no probability, so
+# nothing in the cross-entropy stops a row's logits, and its log-normaliser
+# $\log Z_n = \log \sum_c e^{x_{n,c}}$, from drifting during training. Two
+# remedies from large language models act on exactly that. PaLM (Chowdhery et
+# al. 2022, "PaLM: Scaling Language Modeling with Pathways", arXiv:2204.02311,
+# section 5) adds a **z-loss** that pulls $\log Z_n$ towards 0, so
+# that $\log p_{n,c} = x_{n,c} - \log Z_n$ stays close to the logit itself;
+# with weight $\lambda = 10^{-4}$ it reported steadier training. Its gradient
+# is the softmax again, scaled by $\log Z_n$:
+#
+# $$\ell_z = \ell + \frac{\lambda}{N} \sum_{n=1}^{N} \log^2 Z_n, \qquad
+# \frac{\partial \ell_z}{\partial x_{n,c}} = \frac{\partial \ell}{\partial x_{n,c}}
+# + \frac{2 \lambda}{N} \log Z_n \; p_{n,c}$$
+#
+# Gemma 2 (Gemma Team 2024, "Gemma 2: Improving Open Language Models at a
+# Practical Size", arXiv:2408.00118) **soft-caps** its final logits instead: each
+# logit is passed through $x \mapsto c \tanh(x / c)$ with $c = 30$, which
+# leaves small logits almost as they are and bounds every one to $(-c, c)$:
+# no logit can grow without bound, and neither can the loss, which stays
+# below $2c + \log C$ however wrong the model is. The gradient reaches the
+# logits through the derivative of the cap:
+#
+# $$\ell_{\text{cap}} = \ell\big(c \tanh(x / c)\big), \qquad
+# \frac{\partial \ell_{\text{cap}}}{\partial x_{n,c}} =
+# \frac{\partial \ell}{\partial z_{n,c}} \Big(1 - \tanh^2(x_{n,c} / c)\Big),
+# \quad z = c \tanh(x / c)$$
+#
+# Both are a few lines on top of celoss's loss, log-sum-exp and gradient:
+
+# %%
+Z_WEIGHT = 1e-4  # PaLM's z-loss weight, lambda
+CAP = 30.0  # Gemma 2's final-logit soft-cap, c
+
+
+def z_loss(logits, targets):
+    """Mean cross-entropy plus PaLM's z-loss, and its gradient in the logits."""
+    log_z = celoss.logsumexp(logits, axis=1)  # (N,)
+    loss = celoss.cross_entropy(logits, targets) + Z_WEIGHT * np.mean(log_z**2)  # ()
+    probs = celoss.softmax(logits, axis=1)  # (N, C)
+    grad = (celoss.cross_entropy_grad(logits, targets)
+            + 2 * Z_WEIGHT / len(logits) * log_z[:, None] * probs)  # (N, C)
+    return loss, grad
+
+
+def soft_capped(logits, targets, cap=CAP):
+    """Mean cross-entropy of cap * tanh(logits / cap), and its gradient in the logits."""
+    squashed = np.tanh(logits / cap)  # (N, C)
+    capped = cap * squashed  # (N, C), every entry in (-cap, cap)
+    loss = celoss.cross_entropy(capped, targets)  # ()
+    grad = celoss.cross_entropy_grad(capped, targets) * (1 - squashed**2)  # (N, C)
+    return loss, grad
+
+
+CAP_N, CAP_V = 8, 1000
+cap_logits = rng.standard_normal((CAP_N, CAP_V))  # (N, V), float64
+cap_targets = rng.integers(0, CAP_V, size=CAP_N)  # (N,)
+drifts = [0.0, 5.0, 20.0, 50.0]  # the same number added to every logit
+drifted = {drift: z_loss(cap_logits + drift, cap_targets) for drift in drifts}
+plain = float(celoss.cross_entropy(cap_logits, cap_targets))
+for drift, (loss, _) in drifted.items():
+    print(f"logits + {drift:4.0f}: cross-entropy "
+          f"{float(celoss.cross_entropy(cap_logits + drift, cap_targets)):.6f}, "
+          f"with z-loss {float(loss):.6f}")
+runaway = cap_logits.copy()  # (N, V)
+runaway[:, 0] = np.linspace(0, 200, CAP_N)  # class 0's logit grows, row by row
+runaway_losses = celoss.cross_entropy(runaway, cap_targets, reduction="none")  # (N,)
+capped_losses = celoss.cross_entropy(CAP * np.tanh(runaway / CAP), cap_targets,
+                                     reduction="none")  # (N,)
+print("class 0's logit:      ", runaway[:, 0].round(1))
+print("loss without the cap: ", runaway_losses.round(2))
+print("loss with the cap:    ", capped_losses.round(2))
+
+# %% tags=["remove-input"]
+fig, (ax_z, ax_cap) = plt.subplots(1, 2, figsize=(8.0, 3.1))
+shifts = np.linspace(-60, 60, 121)
+ax_z.plot(shifts, np.full_like(shifts, plain), color=OTHER, linewidth=2,
+          label="cross-entropy")
+with_z = plain + Z_WEIGHT * np.array(
+    [np.mean(celoss.logsumexp(cap_logits + s, axis=1) ** 2) for s in shifts])  # (S,)
+ax_z.plot(shifts, with_z, color=ACCENT, linewidth=2, label="with z-loss")
+ax_z.set_xlabel("number added to every logit")
+ax_z.set_ylabel("loss (nats)")
+ax_z.set_title("Only the z-loss sees the drift")
+ax_z.legend(frameon=False, fontsize=8)
+grid = np.linspace(-120, 120, 241)
+ax_cap.plot(grid, grid, color=OTHER, linewidth=1, linestyle=":", label="x")
+ax_cap.plot(grid, CAP * np.tanh(grid / CAP), color=ACCENT, linewidth=2,
+            label=f"{CAP:g} tanh(x / {CAP:g})")
+ax_cap.axhline(CAP, color=CORRECT, linewidth=1, linestyle="--")
+ax_cap.axhline(-CAP, color=CORRECT, linewidth=1, linestyle="--")
+ax_cap.set_ylim(-60, 60)
+ax_cap.set_xlabel("logit x")
+ax_cap.set_ylabel("logit after the cap")
+ax_cap.set_title(f"Soft-capping at c = {CAP:g}")
+ax_cap.legend(frameon=False, fontsize=8, loc="upper left")
+show_figure(
+    fig, "z-loss-cap",
+    alt=f"Left: loss against a number from -60 to 60 added to every logit of {CAP_N} "
+        f"rows of {CAP_V} logits. The cross-entropy is flat at {plain:.3f}; with the "
+        f"z-loss it is a parabola, lowest at {with_z.min():.3f} for a shift of "
+        f"{shifts[np.argmin(with_z)]:.0f}, where the log-normalisers are near 0, and "
+        f"{with_z[-1]:.3f} at +{shifts[-1]:.0f}. Right: {CAP:g} tanh(x / {CAP:g}) "
+        f"against x from {grid[0]:.0f} to {grid[-1]:.0f}: equal to x near 0, "
+        f"flattening towards dashed lines at plus and minus {CAP:g}.",
+    caption="Left: adding the same number to every logit leaves the cross-entropy "
+            "unchanged; the z-loss grows with the log-normaliser squared. Right: the "
+            "soft-cap keeps small logits and bounds large ones.",
+)
+
+# %% [markdown]
+# Check: both losses and their gradients against PyTorch's autograd through
+# `torch.logsumexp`, `torch.tanh` and `F.cross_entropy`, in float64.
+
+# %%
+RTOL64, ATOL64 = celoss.TOLERANCES["float64"]
+targets_t = torch.from_numpy(cap_targets)
+for drift, (loss, grad) in drifted.items():
+    x_t = torch.tensor(cap_logits + drift, requires_grad=True)
+    loss_t = F.cross_entropy(x_t, targets_t) + Z_WEIGHT * (torch.logsumexp(x_t, 1) ** 2).mean()
+    loss_t.backward()
+    np.testing.assert_allclose(loss, loss_t.item(), rtol=RTOL64, atol=ATOL64)
+    np.testing.assert_allclose(grad, x_t.grad.numpy(), rtol=RTOL64, atol=ATOL64)
+    np.testing.assert_allclose(celoss.cross_entropy(cap_logits + drift, cap_targets), plain,
+                               rtol=1e-12)  # the drift changes no probability
+for logits in (cap_logits, runaway):
+    loss, grad = soft_capped(logits, cap_targets)
+    x_t = torch.tensor(logits, requires_grad=True)
+    loss_t = F.cross_entropy(CAP * torch.tanh(x_t / CAP), targets_t)
+    loss_t.backward()
+    np.testing.assert_allclose(loss, loss_t.item(), rtol=RTOL64, atol=ATOL64)
+    np.testing.assert_allclose(grad, x_t.grad.numpy(), rtol=RTOL64, atol=ATOL64)
+assert float(drifted[drifts[-1]][0]) > float(drifted[drifts[0]][0])  # z-loss sees the drift
+assert np.abs(CAP * np.tanh(runaway / CAP)).max() < CAP
+assert capped_losses.max() < 2 * CAP + np.log(CAP_V) < runaway_losses.max()
+print(f"z-loss and soft-cap: values and gradients equal torch's (rtol {RTOL64:g})")
+
+# %% [markdown]
 # ## Summary
 #
 # The loss over a large vocabulary is cheap to compute and expensive to keep;
@@ -931,6 +1070,8 @@ summary = [
      f"fused {fused_mib}"),
     ("training loops", "chunked linear + cross-entropy, an `autograd.Function`",
      f"{saving:.1f} times less memory than autograd at V = {CHUNK_V[-1]:,}"),
+    ("z-loss, soft-cap", "$\\lambda \\log^2 Z_n$; $c \\tanh(x / c)$",
+     f"values and gradients equal torch's, logits drifted by up to {drifts[-1]:g}"),
 ]
 display(Markdown(
     "| idea | rule | on this page |\n|---|---|---|\n"

@@ -1008,7 +1008,11 @@ display(Markdown(
 # %% [markdown]
 # Reference: G. Hinton, O. Vinyals and J. Dean, *Distilling the Knowledge in
 # a Neural Network*, NIPS 2014 Deep Learning Workshop (arXiv:1503.02531,
-# 2015), section 2, on the $T^2$ factor.
+# 2015), section 2, on the $T^2$ factor. The same division by a temperature
+# *calibrates* a trained classifier: temperature scaling (Guo et al., "On
+# Calibration of Modern Neural Networks", ICML 2017) fits one $T$ on held-out
+# data by minimising this cross-entropy of $x / T$, which changes how
+# confident the probabilities are but never which class ranks first.
 
 # %% [markdown]
 # ## Summary

@@ -259,6 +259,16 @@ show_figure(
 )
 
 # %% [markdown]
+# Class weights are one answer to rare classes; two others change the loss
+# itself and are not options of `F.cross_entropy`. The *focal loss* (Lin et
+# al., "Focal Loss for Dense Object Detection", ICCV 2017) multiplies each
+# sample's loss by $(1 - p_{n,y_n})^\gamma$, so that examples the model
+# already gets right count for little; torchvision ships its binary form as
+# `torchvision.ops.sigmoid_focal_loss`. The *class-balanced loss* (Cui et al.,
+# "Class-Balanced Loss Based on Effective Number of Samples", CVPR 2019)
+# keeps cross-entropy and chooses $w_c$ from how many samples class $c$ has.
+
+# %% [markdown]
 # ## 3. ignore_index
 #
 # Samples whose target equals `ignore_index` (default $-100$) get loss 0

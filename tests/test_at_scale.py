@@ -104,6 +104,7 @@ class TestChapter(ChapterChecks):
         "## 4. The fused gradient",
         "## 5. Measured: time and memory against V",
         "## 6. A PyTorch version for training loops",
+        "## 7. Keeping the logits in range: z-loss and soft-capping",
     ]
     page_helpers_check = False
     perturbed = list(PERTURBED)
