@@ -929,22 +929,22 @@ print(f"chunked loss {loss_pt.item():.6f}, torch {loss_ref.item():.6f}; "
 #
 # Gemma 2 (Gemma Team 2024, "Gemma 2: Improving Open Language Models at a
 # Practical Size", arXiv:2408.00118) **soft-caps** its final logits instead: each
-# logit is passed through $x \mapsto c \tanh(x / c)$ with $c = 30$, which
-# leaves small logits almost as they are and bounds every one to $(-c, c)$:
+# logit is passed through $x \mapsto s \tanh(x / s)$ with a cap $s = 30$, which
+# leaves small logits almost as they are and bounds every one to $(-s, s)$:
 # no logit can grow without bound, and neither can the loss, which stays
-# below $2c + \log C$ however wrong the model is. The gradient reaches the
+# below $2s + \log V$ however wrong the model is. The gradient reaches the
 # logits through the derivative of the cap:
 #
-# $$\ell_{\text{cap}} = \ell\big(c \tanh(x / c)\big), \qquad
+# $$\ell_{\text{cap}} = \ell\big(s \tanh(x / s)\big), \qquad
 # \frac{\partial \ell_{\text{cap}}}{\partial x_{n,c}} =
-# \frac{\partial \ell}{\partial z_{n,c}} \Big(1 - \tanh^2(x_{n,c} / c)\Big),
-# \quad z = c \tanh(x / c)$$
+# \frac{\partial \ell}{\partial z_{n,c}} \Big(1 - \tanh^2(x_{n,c} / s)\Big),
+# \quad z = s \tanh(x / s)$$
 #
 # Both are a few lines on top of celoss's loss, log-sum-exp and gradient:
 
 # %%
 Z_WEIGHT = 1e-4  # PaLM's z-loss weight, lambda
-CAP = 30.0  # Gemma 2's final-logit soft-cap, c
+CAP = 30.0  # Gemma 2's final-logit soft-cap, s
 
 
 def z_loss(logits, targets):
@@ -1006,7 +1006,7 @@ ax_cap.axhline(-CAP, color=CORRECT, linewidth=1, linestyle="--")
 ax_cap.set_ylim(-60, 60)
 ax_cap.set_xlabel("logit x")
 ax_cap.set_ylabel("logit after the cap")
-ax_cap.set_title(f"Soft-capping at c = {CAP:g}")
+ax_cap.set_title(f"Soft-capping at s = {CAP:g}")
 ax_cap.legend(frameon=False, fontsize=8, loc="upper left")
 show_figure(
     fig, "z-loss-cap",
@@ -1070,7 +1070,7 @@ summary = [
      f"fused {fused_mib}"),
     ("training loops", "chunked linear + cross-entropy, an `autograd.Function`",
      f"{saving:.1f} times less memory than autograd at V = {CHUNK_V[-1]:,}"),
-    ("z-loss, soft-cap", "$\\lambda \\log^2 Z_n$; $c \\tanh(x / c)$",
+    ("z-loss, soft-cap", "$\\lambda \\log^2 Z_n$; $s \\tanh(x / s)$",
      f"values and gradients equal torch's, logits drifted by up to {drifts[-1]:g}"),
 ]
 display(Markdown(

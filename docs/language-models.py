@@ -695,16 +695,20 @@ print(f"torch: perplexity {torch.exp(loss_pt).item():.4f}, "
 # quick check before any training run. Below, three real models at their
 # widths $d$ and vocabularies $V$ (GPT-2 small, Llama 3 8B, Gemma 7B), with
 # $\sigma_w$ their Hugging Face configurations' `initializer_range`, and
-# hidden states put through a LayerNorm (without its learned scale and
-# shift, which start at 1 and 0).
+# hidden states put through a LayerNorm (GPT-2's final norm; Llama 3 and
+# Gemma use RMSNorm, which leaves the same unit rms, so one LayerNorm stands
+# in for both), without its learned scale and shift, which start at 1 and 0.
 #
 # $W$ itself is large ($V \cdot d$ entries, printed below), but $hW^\top$
 # sees it only through the $N$ directions the hidden states span: with
 # $h^\top = QR$ ($Q$ of shape $(d, N)$ with orthonormal columns),
-# $hW^\top = R^\top (Q^\top W^\top)$, and $Q^\top W^\top$, a Gaussian matrix
-# rotated, is again a Gaussian matrix, of shape $(N, V)$ and standard
-# deviation $\sigma_w$. So that is what is drawn; the check below builds
-# GPT-2's $W$ in full, in PyTorch, and gets the same loss.
+# $hW^\top = R^\top (Q^\top W^\top)$. Each row of $W$ is an isotropic Gaussian
+# drawn independently of $h$, so its projection onto the $N$ orthonormal
+# directions of $Q$ is again Gaussian: $Q^\top W^\top$ has independent entries
+# of standard deviation $\sigma_w$, shape $(N, V)$. So that is what is
+# drawn; the check below builds GPT-2's $W$ in full, in PyTorch, and gets the
+# same loss. (The shortcut needs $W$ independent of $h$, true at
+# initialisation only: a trained $W$ is not.)
 
 # %%
 MODELS = {"GPT-2": (768, 50_257),  # name: (width d, vocabulary V)
@@ -726,8 +730,8 @@ def first_logits(raw, size):
     """h W^T for layer-normed h and W ~ N(0, SIGMA_W^2) of shape (V, d), W not formed."""
     h = layer_norm(raw)  # (N, d)
     q, r = np.linalg.qr(h.T)  # (d, N), (N, N): h = r.T @ q.T
-    rotated_w = SIGMA_W * rng.standard_normal((len(h), size))  # (N, V): q.T @ W.T
-    return h, r, r.T @ rotated_w  # (N, d), (N, N), (N, V)
+    projected_w = SIGMA_W * rng.standard_normal((r.shape[0], size))  # q.T @ W.T: (k, V)
+    return h, r, r.T @ projected_w  # (N, d), (k, N), (N, V); k = min(N, d)
 
 
 init = {}

@@ -545,15 +545,18 @@ print("float16 and float32 agree with torch; bfloat16 is within one step")
 # Mixed precision does it for you: under `torch.autocast` the output layer's
 # matrix product runs in bfloat16, but `cross_entropy` is on autocast's list
 # of float32 operations, so it casts the bfloat16 logits up and returns a
-# float32 loss. A model kept entirely in bfloat16, without autocast, must do
+# float32 loss, as long as the loss is computed inside the `with
+# torch.autocast(...)` block: after it, the same bfloat16 logits give a
+# bfloat16 loss. A model kept entirely in bfloat16, without autocast, must do
 # it by hand: `F.cross_entropy(logits.float(), y)`. Below, the same hidden
-# states and weights both ways, on the CPU.
+# states and weights each way, on the CPU.
 
 # %%
 hidden_t, W_out_t = torch.from_numpy(hidden), torch.from_numpy(W_out)  # (N, d), (V, d)
 with torch.autocast("cpu", dtype=torch.bfloat16):
     autocast_logits = F.linear(hidden_t, W_out_t)  # (N, V), computed in bfloat16
     autocast_loss = F.cross_entropy(autocast_logits, targets_t)  # ()
+after_block_loss = F.cross_entropy(autocast_logits, targets_t)  # (): outside autocast
 bf16_logits = F.linear(hidden_t.bfloat16(), W_out_t.bfloat16())  # (N, V): all bfloat16
 bf16_loss = F.cross_entropy(bf16_logits, targets_t)  # (): bfloat16
 float_loss = F.cross_entropy(bf16_logits.float(), targets_t)  # (): float32
@@ -561,6 +564,8 @@ float_loss = F.cross_entropy(bf16_logits.float(), targets_t)  # (): float32
 rounded_64 = float(celoss.cross_entropy(bf16_logits.double().numpy(), lm_targets))
 print(f"autocast:      logits {autocast_logits.dtype}, loss {autocast_loss.dtype} "
       f"{autocast_loss.item():.6f}")
+print(f"after the autocast block: loss {after_block_loss.dtype} "
+      f"{after_block_loss.item():.6f}")
 print(f"pure bfloat16: logits {bf16_logits.dtype}, loss {bf16_loss.dtype} "
       f"{bf16_loss.item():.6f}")
 print(f"               loss of logits.float(): {float_loss.dtype} {float_loss.item():.6f}")
@@ -580,14 +585,15 @@ display(Markdown(
 ))
 
 # %% [markdown]
-# Check: autocast returns bfloat16 logits and a float32 loss; both float32
+# Check: autocast returns bfloat16 logits and a float32 loss (a bfloat16 one
+# once the block is left); both float32
 # losses agree with celoss's float64 loss of the same bfloat16 logits to
 # float32's tolerance, and the pure-bfloat16 loss is a bfloat16 number.
 
 # %%
 assert autocast_logits.dtype == bf16_logits.dtype == torch.bfloat16
 assert autocast_loss.dtype == float_loss.dtype == torch.float32
-assert bf16_loss.dtype == torch.bfloat16
+assert bf16_loss.dtype == after_block_loss.dtype == torch.bfloat16
 np.testing.assert_array_equal(autocast_logits.float().numpy(),
                               bf16_logits.float().numpy())  # the same product
 rtol, atol = TOLERANCES["float32"]
@@ -629,7 +635,8 @@ display(Markdown(
 # %% [markdown]
 # Subtract the row maximum before `exp`; take logs with `log_softmax`, never
 # `log(softmax)`; and compute the loss in float32, whatever the logits' type:
-# `torch.autocast` does it for you, and a model kept in bfloat16 calls
+# `torch.autocast` does it for you if the loss is computed inside its block,
+# and a model kept in bfloat16 calls
 # `F.cross_entropy(logits.float(), y)`, since a 16-bit loss moves in the
 # steps of the table. celoss's `softmax` and `log_softmax` do the first two, as
 # PyTorch does; the [Verification](verification.md) page compares them with

@@ -259,14 +259,16 @@ show_figure(
 )
 
 # %% [markdown]
-# Class weights are one answer to rare classes; two others change the loss
-# itself and are not options of `F.cross_entropy`. The *focal loss* (Lin et
-# al., "Focal Loss for Dense Object Detection", ICCV 2017) multiplies each
-# sample's loss by $(1 - p_{n,y_n})^\gamma$, so that examples the model
-# already gets right count for little; torchvision ships its binary form as
-# `torchvision.ops.sigmoid_focal_loss`. The *class-balanced loss* (Cui et al.,
-# "Class-Balanced Loss Based on Effective Number of Samples", CVPR 2019)
-# keeps cross-entropy and chooses $w_c$ from how many samples class $c$ has.
+# Class weights are one answer to rare classes; two others are common. The
+# *focal loss* (Lin et al., "Focal Loss for Dense Object Detection", ICCV
+# 2017) changes the loss itself, and is not an option of `F.cross_entropy`:
+# it multiplies each sample's loss by $(1 - p_{n,y_n})^\gamma$, so that
+# examples the model already gets right count for little; torchvision ships
+# its binary form as `torchvision.ops.sigmoid_focal_loss`. The
+# *class-balanced loss* (Cui et al., "Class-Balanced Loss Based on Effective
+# Number of Samples", CVPR 2019) is a rule for choosing `weight`: $w_c$
+# proportional to $(1 - \beta) / (1 - \beta^{N_c})$ for a class with $N_c$
+# samples and some $\beta$ just below 1, normalised.
 
 # %% [markdown]
 # ## 3. ignore_index
@@ -434,10 +436,11 @@ show_figure(
 # probability targets too: each row is mixed with the uniform distribution
 # before the loss is taken,
 #
-# $$t'_{n,c} = (1 - \varepsilon)\, t_{n,c} + \frac{\varepsilon}{C}$$
+# $$q_{n,c} = (1 - \varepsilon)\, t_{n,c} + \frac{\varepsilon}{C}$$
 #
-# If every row of $t$ is a distribution (non-negative, summing to 1), then
-# without weights the loss is smallest when $p = t$, where it equals the
+# (the smoothed target $q$ of the vocabulary table). If every row of $t$ is a
+# distribution (non-negative, summing to 1), then without weights or
+# smoothing the loss is smallest when $p = t$ (with smoothing, when $p = q$), where it equals the
 # entropy of the target, $H(t_n) = -\sum_c t_{n,c} \log t_{n,c}$: a soft
 # target's loss never reaches 0 ([information theory](information-theory.py)
 # has the why). Neither PyTorch nor celoss checks that the
@@ -475,14 +478,14 @@ print("losses:", np.round(soft_losses, 6), " at p = t:", np.round(at_target, 6))
 
 # %% [markdown]
 # Check: smoothing probability targets is the plain loss on
-# $t' = (1 - \varepsilon) t + \varepsilon / C$, with and without weights;
+# $q = (1 - \varepsilon) t + \varepsilon / C$, with and without weights;
 # and targets that are not distributions ($3t - 1$: negative entries, rows
 # summing to 0) are accepted by both libraries, which return the same
 # number.
 
 # %%
 eps_soft = 0.2
-soft_smoothed = (1 - eps_soft) * soft + eps_soft / C  # (N, C): t'
+soft_smoothed = (1 - eps_soft) * soft + eps_soft / C  # (N, C): q
 for options in [{}, {"weight": weight}]:
     by_option = celoss.cross_entropy(logits, soft, label_smoothing=eps_soft, **options)
     by_mixing = celoss.cross_entropy(logits, soft_smoothed, **options)

@@ -44,8 +44,8 @@ def sigmoid(logits):
     $$\sigma(x) = \begin{cases} \dfrac{1}{1 + e^{-x}} & x \ge 0 \\[1ex]
     \dfrac{e^{x}}{1 + e^{x}} & x < 0 \end{cases}$$
 
-    Where $\sigma(x)$ is below the smallest normal number (about $x < -87$
-    in float32, $x < -708$ in float64) torch returns 0 and this function the
+    Below about $x = -88.7$ in float32 and $x = -709.8$ in float64, where
+    $\sigma(x)$ is a subnormal number, torch returns 0 and this function the
     subnormal value. Elsewhere the two differ by a few units in the last
     place in float32 and float64; in float16, where both round a float32
     value once, in 6 of the 63,488 finite values (next to a tie), by one
@@ -344,7 +344,7 @@ def binary_cross_entropy_with_logits_grad(logits, targets, *, weight=None, pos_w
         if pos_weight is None:
             grad = _torch_cast(probs - targets, logits.dtype)  # (N, C)
         else:
-            positive = _as_torch_operand(pos_weight, targets) * targets  # (N, C): p y
+            positive = _as_torch_operand(pos_weight, targets) * targets  # (N, C): w+ y
             scaled_probs = _torch_cast((positive + 1 - targets) * probs, positive.dtype)  # (N, C)
             grad = scaled_probs - positive  # (N, C)
         if weight is not None:

@@ -43,10 +43,12 @@ def xlogx(probs):
 
 
 def entropy(probs, axis=-1):
-    r"""Shannon entropy $H(p) = -\sum_c p_c \log p_c$, in nats.
+    r"""Shannon entropy $H(t) = -\sum_c t_c \log t_c$, in nats.
 
-    The average surprise of outcomes drawn from $p$ itself: 0 for a certain
-    outcome, $\log C$ for the uniform distribution over C classes.
+    The average surprise of outcomes drawn from $t$ itself: 0 for a certain
+    outcome, $\log C$ for the uniform distribution over C classes. Written
+    for a target distribution $t$, as cross-entropy's $H(t)$; any
+    distribution, the model's $p$ included, has one.
 
     Parameters
     ----------
@@ -58,13 +60,13 @@ def entropy(probs, axis=-1):
     Returns
     -------
     entropy : ndarray of shape (N,)
-        $H(p_n) \ge 0$; divide by $\log 2$ for bits. The probabilities'
+        $H(t_n) \ge 0$; divide by $\log 2$ for bits. The probabilities'
         dtype; float16 is summed in float32 and rounded once, as
         ``torch.special.entr(p).sum(axis)`` does.
 
     Notes
     -----
-    $$H(p_n) = -\sum_{c=1}^{C} p_{n,c} \log p_{n,c}, \qquad 0 \log 0 = 0$$
+    $$H(t_n) = -\sum_{c=1}^{C} t_{n,c} \log t_{n,c}, \qquad 0 \log 0 = 0$$
 
     References
     ----------
