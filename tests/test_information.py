@@ -326,6 +326,22 @@ def test_entropy_is_torchs_entr_summed(seed):
         np.testing.assert_allclose(ours, theirs, rtol=TOLERANCE[np.dtype(dtype)], atol=0)
 
 
+@pytest.mark.parametrize("probs", [
+    [[0, 1, 2], [1, 0, 0]],  # integers: float32, as torch
+    [[True, False], [False, False]],  # bool: float32
+    [[-0.5, 0.0, 0.5], [0.2, 0.3, 0.5]],  # a negative entry: -inf, as entr
+    [[np.nan, 0.5, 0.5], [np.inf, 0.0, 1.0]],  # NaN stays NaN; inf log inf is inf
+    [0.25, 0.25, 0.5],  # 1-D: a 0-d ndarray
+], ids=["int", "bool", "negative", "nan-inf", "1-d"])
+def test_entropy_of_odd_inputs_is_torchs_entr_summed(probs):
+    probs = np.array(probs)
+    ours = entropy(probs)
+    theirs = torch.special.entr(torch.from_numpy(probs)).sum(dim=-1).numpy()
+    assert isinstance(ours, np.ndarray)
+    assert (ours.shape, ours.dtype) == (theirs.shape, theirs.dtype)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)  # equal_nan, inf == inf
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_entropy_matches_torch_categorical_entropy(dtype):
     _, p = random_distributions(8, (6, 5), zeros=True)

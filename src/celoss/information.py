@@ -20,12 +20,14 @@ def xlogx(probs):
     Parameters
     ----------
     probs : array_like of shape (N, C)
-        Any shape; non-negative.
+        Any shape. Integer and bool inputs are computed in float32, as
+        ``torch.special.entr`` computes them.
 
     Returns
     -------
     values : ndarray of the input's shape
-        $p \log p \le 0$ on [0, 1].
+        $p \log p \le 0$ on [0, 1]; NaN for a negative $p$ (as torch's
+        ``xlogy`` in ``kl_div``) or a NaN one.
 
     Examples
     --------
@@ -38,8 +40,10 @@ def xlogx(probs):
     ```
     """
     probs = np.asarray(probs)
-    with np.errstate(divide="ignore", invalid="ignore"):  # log(0), masked below
-        return np.where(probs == 0, 0, probs * np.log(probs))  # (N, C)
+    if not np.issubdtype(probs.dtype, np.floating):
+        probs = probs.astype(np.float32)  # torch: integer and bool inputs give float32
+    with np.errstate(divide="ignore", invalid="ignore"):  # log(0), masked below; log(p < 0)
+        return np.where(probs == 0, 0, probs * np.log(probs)).astype(probs.dtype)  # (N, C)
 
 
 def entropy(probs, axis=-1):
@@ -61,8 +65,10 @@ def entropy(probs, axis=-1):
     -------
     entropy : ndarray of shape (N,)
         $H(t_n) \ge 0$; divide by $\log 2$ for bits. The probabilities'
-        dtype; float16 is summed in float32 and rounded once, as
-        ``torch.special.entr(p).sum(axis)`` does.
+        dtype (float32 for integer or bool input); float16 is summed in
+        float32 and rounded once, as ``torch.special.entr(p).sum(axis)``
+        does, and a negative entry gives $-\infty$ as there. A 0-d ndarray
+        for 1-D input.
 
     Notes
     -----
@@ -84,8 +90,9 @@ def entropy(probs, axis=-1):
     ```
     """
     terms = xlogx(probs)  # (N, C)
+    terms = np.where(np.asarray(probs) < 0, np.inf, terms)  # torch's entr: -inf for p < 0
     # torch sums half precision in float32 and rounds once; 0.0 - 0.0 is 0.0, not -0.0.
-    return (0.0 - np.sum(_widen_half(terms), axis=axis)).astype(terms.dtype)  # (N,)
+    return np.asarray(0.0 - np.sum(_widen_half(terms), axis=axis)).astype(terms.dtype)  # (N,)
 
 
 def _promoted_dtype(log_probs, target_probs):
