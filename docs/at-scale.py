@@ -951,7 +951,7 @@ def z_loss(logits, targets):
     """Mean cross-entropy plus PaLM's z-loss, and its gradient in the logits."""
     log_z = celoss.logsumexp(logits, axis=1)  # (N,)
     loss = celoss.cross_entropy(logits, targets) + Z_WEIGHT * np.mean(log_z**2)  # ()
-    probs = celoss.softmax(logits, axis=1)  # (N, C)
+    probs = np.exp(logits - log_z[:, None])  # (N, C): the softmax, from the same log Z
     grad = (celoss.cross_entropy_grad(logits, targets)
             + 2 * Z_WEIGHT / len(logits) * log_z[:, None] * probs)  # (N, C)
     return loss, grad

@@ -285,8 +285,7 @@ def binary_cross_entropy_with_logits(logits, targets, *, weight=None, pos_weight
         if weight is not None:
             weight = _as_torch_operand(weight, losses, right_factor=True)  # loss.mul_(weight)
             losses = _torch_cast(losses * weight, losses.dtype)  # (N, C)
-        if reduction != "none":  # torch sums half precision in float32: 2 x 40000 overflows float16
-            losses = _widen_half(losses)  # (N, C)
+        # reduce_loss sums half precision in float32 and rounds once, as torch does.
         loss = reduce_loss(losses, reduction)  # ()
         return np.asarray(loss).astype(targets.dtype, copy=False)  # torch: the targets' dtype
 
