@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._dtypes import require_floating, widen_half
 from .correct_class import class_axis
 from .reduction import REDUCTIONS
 
@@ -90,7 +91,7 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
     # float16 is computed in float32 and rounded back at the end, as torch's CPU
     # kernels accumulate half precision in float.
     result_dtype = logits.dtype
-    logits = _widen_half(logits)
+    logits = widen_half(logits)
     probability_targets = targets.shape == logits.shape  # torch's rule: same shape
     loss_dtype = result_dtype  # promoted below with probability targets, as torch does
     if weight is not None:
@@ -128,7 +129,7 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
                 "targets (it applies to class indices only); leave it at -100"
             )
         return CrossEntropyInputs(
-            logits, _widen_half(targets), weight, ignore_index, reduction,
+            logits, widen_half(targets), weight, ignore_index, reduction,
             label_smoothing, axis, num_classes, True,
             np.result_type(loss_dtype, targets.dtype),  # torch promotes
             result_dtype,
@@ -165,34 +166,6 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         logits, targets, weight, ignore_index, reduction, label_smoothing,
         axis, num_classes, False, result_dtype, result_dtype,
     )
-
-
-def _round_like(array, dtype):
-    """``array`` rounded to float16 and back if ``dtype`` is float16, else unchanged.
-
-    torch stores the intermediates of a float16 computation (log-probabilities,
-    their gradient) in float16; rounding here lets the float32 steps see them.
-    """
-    if dtype != np.float16:
-        return array
-    with np.errstate(over="ignore"):  # beyond float16's range is inf, as in torch
-        return array.astype(np.float16).astype(array.dtype)
-
-
-def require_floating(array, name="logits"):
-    """``array`` as an ndarray; TypeError naming ``name`` unless it is floating point."""
-    array = np.asarray(array)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise TypeError(
-            f"{name} must be a floating-point array, got dtype {array.dtype}; "
-            f"convert with {name}.astype(np.float64)"
-        )
-    return array
-
-
-def _widen_half(array):
-    """``array`` in float32 if it is float16, else unchanged."""
-    return array.astype(np.float32) if array.dtype == np.float16 else array
 
 
 def _index_shape(logits_shape):

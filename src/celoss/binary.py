@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import _widen_half, require_floating
+from ._dtypes import require_floating, widen_half
 from .reduction import REDUCTIONS, reduce_loss
 
 
@@ -64,7 +64,7 @@ def sigmoid(logits):
     logits = np.asarray(logits)
     if not np.issubdtype(logits.dtype, np.floating):
         logits = logits.astype(np.float32)  # torch: integer and bool logits give float32
-    wide = _widen_half(logits)  # (N,)
+    wide = widen_half(logits)  # (N,)
     small = np.exp(-np.abs(wide))  # (N,), in [0, 1]
     probs = np.where(wide >= 0, 1 / (1 + small), small / (1 + small))  # (N,)
     return np.asarray(probs).astype(logits.dtype, copy=False)  # (N,)
@@ -107,7 +107,7 @@ def log_sigmoid(logits):
     ```
     """
     logits = require_floating(logits)
-    wide = _widen_half(logits)  # (N,)
+    wide = widen_half(logits)  # (N,)
     with np.errstate(invalid="ignore"):  # NaN logits stay NaN
         log_probs = np.minimum(wide, 0) - np.log1p(np.exp(-np.abs(wide)))  # (N,)
     return np.asarray(log_probs).astype(logits.dtype, copy=False)  # (N,)
@@ -350,5 +350,5 @@ def binary_cross_entropy_with_logits_grad(logits, targets, *, weight=None, pos_w
             weight = _as_torch_operand(weight, grad, right_factor=True)  # torch: grad.mul_(weight)
             grad = _torch_cast(grad * weight, grad.dtype)  # (N, C)
         if reduction == "mean":  # torch divides half precision in float32
-            grad = _torch_cast(_widen_half(grad) / max(logits.size, 1), grad.dtype)  # (N, C)
+            grad = _torch_cast(widen_half(grad) / max(logits.size, 1), grad.dtype)  # (N, C)
         return _torch_cast(grad, logits.dtype)  # (N, C); autograd: the logits' dtype

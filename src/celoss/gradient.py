@@ -7,7 +7,8 @@ Without weights or smoothing it is the famous $p_{n,c} - [c = y_n]$.
 
 import numpy as np
 
-from ._validation import _round_like, check_inputs
+from ._dtypes import round_like
+from ._validation import check_inputs
 from .correct_class import class_axis
 from .nll import target_weights
 from .probabilities import log_softmax
@@ -140,7 +141,7 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
 
     # torch's float16 log-probabilities are rounded to float16; its backward
     # takes the probabilities from them.
-    probs = np.exp(_round_like(log_softmax(logits, axis=axis), inputs.logits_dtype))  # (N, C)
+    probs = np.exp(round_like(log_softmax(logits, axis=axis), inputs.logits_dtype))  # (N, C)
     mean = inputs.reduction == "mean"
     # d loss / d log p, built in torch's order: the mean divides by the total weight
     # before the weights multiply, so a total of 0 or a weight of inf or NaN gives
@@ -169,6 +170,6 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
                 # every weight (so an ignored row meets an inf weight as NaN).
                 uniform = np.where(kept, smoothing / num_classes * scale, 0)  # (N, 1)
                 upstream = upstream - uniform * weight  # (N, C)
-        upstream = _round_like(upstream, inputs.logits_dtype)  # (N, C)
+        upstream = round_like(upstream, inputs.logits_dtype)  # (N, C)
         grad = upstream - probs * np.sum(upstream, axis=axis, keepdims=True)  # (N, C)
     return grad.astype(inputs.logits_dtype, copy=False)  # (N, C)

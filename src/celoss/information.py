@@ -9,7 +9,7 @@ the KL divergence: $H(t, p) = H(t) + D_{\mathrm{KL}}(t \,\|\, p)$.
 
 import numpy as np
 
-from ._validation import _widen_half, require_floating
+from ._dtypes import require_floating, widen_half
 
 KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
 
@@ -92,7 +92,7 @@ def entropy(probs, axis=-1):
     terms = xlogx(probs)  # (N, C)
     terms = np.where(np.asarray(probs) < 0, np.inf, terms)  # torch's entr: -inf for p < 0
     # torch sums half precision in float32 and rounds once; 0.0 - 0.0 is 0.0, not -0.0.
-    return np.asarray(0.0 - np.sum(_widen_half(terms), axis=axis)).astype(terms.dtype)  # (N,)
+    return np.asarray(0.0 - np.sum(widen_half(terms), axis=axis)).astype(terms.dtype)  # (N,)
 
 
 def _promoted_dtype(log_probs, target_probs):
@@ -202,7 +202,7 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
     # NaN from empty input or inf - inf, inf beyond float16's range, as in torch.
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         # torch sums half precision in float32 and rounds once: 2 x 40000 overflows float16.
-        total = np.sum(_widen_half(terms))  # ()
+        total = np.sum(widen_half(terms))  # ()
         if reduction == "mean":
             total = total / terms.size  # ()
         elif reduction == "batchmean":

@@ -7,7 +7,8 @@ and every combination of options.
 
 import numpy as np
 
-from ._validation import _round_like, check_inputs
+from ._dtypes import round_like
+from ._validation import check_inputs
 from .nll import _nll_losses, soft_target_loss, target_weights
 from .probabilities import log_softmax
 from .reduction import _reduce_and_mix, reduce_loss
@@ -121,7 +122,7 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
 
     # torch's log_softmax returns float16 for float16 logits: its rounding is part
     # of the loss (and all of the difference from float32 with float64 targets).
-    log_probs = _round_like(log_softmax(logits, axis=axis), inputs.logits_dtype)  # (N, C)
+    log_probs = round_like(log_softmax(logits, axis=axis), inputs.logits_dtype)  # (N, C)
     if inputs.probability_targets:
         if smoothing > 0:
             targets = targets * (1 - smoothing) + smoothing / num_classes  # (N, C)

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import _widen_half, require_floating
+from ._dtypes import require_floating, widen_half
 
 
 def _check_axis(axis):
@@ -94,7 +94,7 @@ def softmax(logits, axis=-1):
     """
     logits = _check_logits(logits, axis)
     dtype = logits.dtype
-    logits = _widen_half(logits)  # float16 in float32, rounded once as torch's CPU kernel
+    logits = widen_half(logits)  # float16 in float32, rounded once as torch's CPU kernel
     # -inf - (-inf) is NaN, as in torch; -1e308 - 1e308 overflows to -inf, whose
     # exponential is the 0 torch returns.
     with np.errstate(invalid="ignore", over="ignore"):
@@ -160,7 +160,7 @@ def logsumexp(logits, axis=-1):
     if np.issubdtype(logits.dtype, np.integer) or logits.dtype == np.bool_:
         logits = logits.astype(np.float32)  # (N, C): torch's default dtype
     dtype = logits.dtype
-    logits = _widen_half(logits)  # (N, C): float16 is summed in float32, as in torch
+    logits = widen_half(logits)  # (N, C): float16 is summed in float32, as in torch
     # NaN rows, as in torch; a finite subtraction that overflows gives -inf, as in torch.
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)
@@ -221,7 +221,7 @@ def log_softmax(logits, axis=-1):
     """
     logits = _check_logits(logits, axis)
     dtype = logits.dtype
-    logits = _widen_half(logits)  # float16 in float32, rounded once as torch's CPU kernel
+    logits = widen_half(logits)  # float16 in float32, rounded once as torch's CPU kernel
     # NaN rows, as in torch; a finite subtraction that overflows gives -inf, as in torch.
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)

@@ -8,6 +8,8 @@ from PyTorch.
 
 import numpy as np
 
+from ._dtypes import widen_half
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -83,7 +85,7 @@ def reduce_loss(losses, reduction="mean", *, total_weight=None):
         return np.sum(losses, dtype=np.int64)  # (): torch sums integers and bools in int64
     # float16 is summed and divided in float32 and rounded once, as torch does: a
     # mean of 40000s is 40000, not the inf of a float16 running sum.
-    wide = losses.astype(np.float32) if losses.dtype == np.float16 else losses  # (N,)
+    wide = widen_half(losses)  # (N,)
     loss = np.sum(wide)  # ()
     if reduction == "mean":
         if total_weight is None:
