@@ -423,3 +423,100 @@ def test_float16_logits_with_float64_targets_use_torchs_float16_log_probs(seed):
     assert same_log_probs.mean() > 0.5  # the test has rows to look at
     np.testing.assert_allclose(ours[same_log_probs], theirs.numpy()[same_log_probs],
                                rtol=1e-12)
+
+
+def _random_case(rng, shape, dtype):
+    """Logits, class-index targets, probability targets and a weight for ``shape``."""
+    num_classes = shape[0] if len(shape) == 1 else shape[1]
+    index_shape = () if len(shape) == 1 else (shape[0], *shape[2:])
+    logits = rng.normal(size=shape).astype(dtype)
+    targets = rng.integers(0, num_classes, size=index_shape)
+    probabilities = celoss.softmax(rng.normal(size=shape), axis=0 if len(shape) == 1 else 1)
+    weight = rng.uniform(0.1, 2.0, size=num_classes).astype(dtype)
+    return logits, targets, probabilities.astype(dtype), weight
+
+
+def _torch_loss_and_grad(logits, targets, weight=None, **options):
+    """torch's loss and autograd gradient (of the sum) for native NumPy inputs."""
+    x = torch.tensor(logits, requires_grad=True)
+    w = None if weight is None else torch.tensor(weight)
+    loss = F.cross_entropy(x, torch.tensor(targets), weight=w, **options)
+    loss.sum().backward()
+    return loss.detach().numpy(), x.grad.numpy()
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64],
+                         ids=["float16", "float32", "float64"])
+@pytest.mark.parametrize("shape", [(5,), (4, 5), (3, 4, 2)], ids=["C", "NC", "NCd"])
+def test_big_endian_inputs_give_torchs_native_results(shape, dtype, seed):
+    # torch has no big-endian tensors, so its results are native float32 etc.; a
+    # '>f2' array must also be computed in float32 like any float16 (it was not:
+    # its dtype is not equal to np.float16).
+    rng = np.random.default_rng(seed)
+    logits, targets, probabilities, weight = _random_case(rng, shape, dtype)
+    big = dtype(0).dtype.newbyteorder(">")
+    for options in [dict(reduction="none", label_smoothing=0.2, weight=weight),
+                    dict(reduction="mean")]:
+        for target in (targets, probabilities):
+            theirs, their_grad = _torch_loss_and_grad(logits, target, **options)
+            big_options = {**options, "weight": None if "weight" not in options
+                           else options["weight"].astype(big)}
+            big_target = target.astype(target.dtype.newbyteorder(">"))
+            ours = cross_entropy(logits.astype(big), big_target, **big_options)
+            grad = cross_entropy_grad(logits.astype(big), big_target, **big_options)
+            assert ours.dtype == theirs.dtype and grad.dtype == their_grad.dtype
+            rtol, atol = {np.float16: (2e-3, 2e-3), np.float32: (1e-5, 1e-6),
+                          np.float64: (1e-12, 1e-14)}[dtype]
+            np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol)
+            np.testing.assert_allclose(grad, their_grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("logits_dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_float16_probability_targets_are_smoothed_in_float16_as_in_torch(logits_dtype, seed):
+    # torch computes (1 - eps) * t and eps / C in the targets' dtype: with float16
+    # targets both are rounded to float16 before they are added. Smoothing in
+    # float32 instead moved float32 losses by ~5e-4.
+    rng = np.random.default_rng(seed)
+    logits, _, _, weight = _random_case(rng, (6, 5), logits_dtype)
+    targets = rng.uniform(0, 1, size=(6, 5)).astype(np.float16)
+    for label_smoothing in [0.1, 0.3, 0.7]:
+        for w in [None, weight]:
+            options = dict(weight=w, label_smoothing=label_smoothing, reduction="none")
+            theirs, their_grad = _torch_loss_and_grad(logits, targets, **options)
+            ours = cross_entropy(logits, targets, **options)
+            assert ours.dtype == theirs.dtype
+            rtol = 1e-6 if logits_dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(ours, theirs, rtol=rtol)
+            np.testing.assert_allclose(cross_entropy_grad(logits, targets, **options),
+                                       their_grad, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("label_smoothing", ["0.2", np.array(0.2), np.array([0.2]), None, 0.2j],
+                         ids=["str", "0-d-array", "1-element-array", "None", "complex"])
+def test_label_smoothing_that_is_not_a_number_raises_type_error_as_torch(label_smoothing):
+    logits, targets = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]]), np.array([0, 2])
+    with pytest.raises(TypeError):
+        F.cross_entropy(torch.tensor(logits), torch.tensor(targets),
+                        label_smoothing=label_smoothing)
+    with pytest.raises(TypeError, match="label_smoothing must be a real number"):
+        cross_entropy(logits, targets, label_smoothing=label_smoothing)
+    with pytest.raises(TypeError, match="label_smoothing must be a real number"):
+        cross_entropy_grad(logits, targets, label_smoothing=label_smoothing)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("label_smoothing", [np.float32(0.25), np.float16(0.5), True, False, 1, 0,
+                                             np.bool_(True)],
+                         ids=["float32", "float16", "True", "False", "int-1", "int-0", "np.bool"])
+def test_label_smoothing_of_any_number_type_is_accepted_as_torch(label_smoothing, seed):
+    rng = np.random.default_rng(seed)
+    logits, targets, probabilities, weight = _random_case(rng, (4, 5), np.float64)
+    for target in (targets, probabilities):
+        options = dict(weight=weight, label_smoothing=label_smoothing, reduction="none")
+        theirs, their_grad = _torch_loss_and_grad(logits, target, **options)
+        np.testing.assert_allclose(cross_entropy(logits, target, **options), theirs,
+                                   rtol=1e-12)
+        np.testing.assert_allclose(cross_entropy_grad(logits, target, **options),
+                                   their_grad, rtol=1e-12, atol=1e-15)

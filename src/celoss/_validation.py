@@ -5,6 +5,7 @@ message that names the argument and what was expected. What passes is
 returned normalised, so the math modules never re-check.
 """
 
+import numbers
 import operator
 from typing import NamedTuple
 
@@ -29,6 +30,7 @@ class CrossEntropyInputs(NamedTuple):
     probability_targets: bool
     dtype: np.dtype  # dtype of the loss, as torch would return it
     logits_dtype: np.dtype  # dtype of the caller's logits, and of the gradient
+    targets_dtype: np.dtype  # dtype of the caller's targets (float16 smoothing rounds to it)
 
 
 def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothing,
@@ -53,7 +55,8 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
     ------
     TypeError
         Non-floating logits, non-integer class-index targets, non-floating
-        probability targets, a non-integer ignore_index.
+        probability targets, a non-integer ignore_index, a label_smoothing
+        that is not a real number.
     ValueError
         Wrong shapes, a weight of the wrong length, label_smoothing outside
         [0, 1], an unknown reduction, a non-negative ignore_index with
@@ -62,8 +65,8 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
     IndexError
         A class index outside [0, C) that is not ignore_index.
     """
-    logits = require_floating(logits, name)
-    targets = np.asarray(targets)
+    logits = _native(require_floating(logits, name))
+    targets = _native(np.asarray(targets))
     if logits.ndim == 0:
         raise ValueError(
             f"{name} must have shape (C,), (N, C) or (N, C, d1, ..., dK), got shape ()"
@@ -74,6 +77,11 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         raise ValueError(f"{name} must have at least one class, got shape {logits.shape}")
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    # torch takes a number (NumPy's included), never a string or an array.
+    if not isinstance(label_smoothing, (numbers.Real, np.bool_)):
+        raise TypeError(
+            f"label_smoothing must be a real number, got {type(label_smoothing).__name__}"
+        )
     label_smoothing = float(label_smoothing)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -95,7 +103,7 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
     probability_targets = targets.shape == logits.shape  # torch's rule: same shape
     loss_dtype = result_dtype  # promoted below with probability targets, as torch does
     if weight is not None:
-        weight = np.asarray(weight)
+        weight = _native(np.asarray(weight))
         if weight.shape != (num_classes,):
             raise ValueError(
                 f"weight must have shape (C,) = ({num_classes},), one weight per "
@@ -132,7 +140,7 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
             logits, widen_half(targets), weight, ignore_index, reduction,
             label_smoothing, axis, num_classes, True,
             np.result_type(loss_dtype, targets.dtype),  # torch promotes
-            result_dtype,
+            result_dtype, targets.dtype,
         )
 
     expected = _index_shape(logits.shape)
@@ -164,8 +172,18 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         )
     return CrossEntropyInputs(
         logits, targets, weight, ignore_index, reduction, label_smoothing,
-        axis, num_classes, False, result_dtype, result_dtype,
+        axis, num_classes, False, result_dtype, result_dtype, targets.dtype,
     )
+
+
+def _native(array):
+    """``array`` in the machine's byte order.
+
+    torch has no big-endian tensors (``torch.from_numpy`` refuses ``'>f4'``), so
+    its results are native: ``'>f4'`` logits give a ``float32`` loss, and a
+    big-endian float16 is computed in float32 like any float16.
+    """
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
 def _index_shape(logits_shape):

@@ -68,6 +68,18 @@ def smoothed_targets(targets, num_classes, *, label_smoothing=0.0, ignore_index=
     return np.where(kept, q, 0.0).astype(dtype)  # (N, C)
 
 
+def _smoothed_probabilities(targets, num_classes, label_smoothing, dtype):
+    r"""Probability targets smoothed: $(1 - \varepsilon)\, t_{n,c} + \varepsilon / C$.
+
+    Computed as torch does, in the targets' ``dtype``: for float16 targets the
+    product and $\varepsilon / C$ are each rounded to float16 before they are
+    added, and the sum is rounded again.
+    """
+    scaled = round_like(targets * (1 - label_smoothing), dtype)  # (N, C)
+    uniform = round_like(np.asarray(label_smoothing / num_classes, targets.dtype), dtype)  # ()
+    return round_like(scaled + uniform, dtype)  # (N, C)
+
+
 def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
                        reduction="mean", label_smoothing=0.0):
     r"""Gradient of :func:`celoss.cross_entropy` with respect to the logits.
@@ -150,7 +162,8 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
         if inputs.probability_targets:
             q = targets  # (N, C)
             if smoothing > 0:
-                q = targets * (1 - smoothing) + smoothing / num_classes  # (N, C)
+                q = _smoothed_probabilities(targets, num_classes, smoothing,
+                                            inputs.targets_dtype)  # (N, C)
             scale = 1 / np.asarray(logits.size // num_classes, logits.dtype) if mean else 1
             upstream = -(q * weight) * scale  # (N, C)
         else:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ._dtypes import round_like
 from ._validation import check_inputs
+from .gradient import _smoothed_probabilities
 from .nll import _nll_losses, soft_target_loss, target_weights
 from .probabilities import log_softmax
 from .reduction import _reduce_and_mix, reduce_loss
@@ -61,7 +62,8 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     TypeError
         Non-floating logits; non-integer class-index targets; probability
         targets that are not floating point; an ``ignore_index`` that is not
-        an integer (a bool included).
+        an integer (a bool included); a ``label_smoothing`` that is not a
+        real number (a string or an array).
     ValueError
         Mismatched shapes; a weight that is not ``(C,)``; ``label_smoothing``
         outside [0, 1]; an unknown ``reduction``; ``ignore_index >= 0`` with
@@ -125,7 +127,8 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     log_probs = round_like(log_softmax(logits, axis=axis), inputs.logits_dtype)  # (N, C)
     if inputs.probability_targets:
         if smoothing > 0:
-            targets = targets * (1 - smoothing) + smoothing / num_classes  # (N, C)
+            targets = _smoothed_probabilities(targets, num_classes, smoothing,
+                                              inputs.targets_dtype)  # (N, C)
         losses = soft_target_loss(log_probs, targets, weight=weight)  # (N,)
         total_weight = losses.size
     else:
