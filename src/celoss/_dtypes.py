@@ -9,15 +9,38 @@ which those checks import, can use it too.
 import numpy as np
 
 
+def native(array):
+    """``array`` in the machine's byte order.
+
+    torch has no big-endian tensors (``torch.from_numpy`` refuses ``'>f4'``),
+    so its results are native. Converting first also keeps the float16 checks
+    below true for ``'>f2'``, which NumPy does not count equal to float16.
+    """
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
+
+
 def require_floating(array, name="logits"):
-    """``array`` as an ndarray; TypeError naming ``name`` unless it is floating point."""
+    """``array`` as a native ndarray; TypeError naming ``name`` unless it is floating point."""
     array = np.asarray(array)
     if not np.issubdtype(array.dtype, np.floating):
         raise TypeError(
             f"{name} must be a floating-point array, got dtype {array.dtype}; "
             f"convert with {name}.astype(np.float64)"
         )
-    return array
+    return native(array)
+
+
+def as_real_float(array, name="logits"):
+    """``array`` as a native floating ndarray, as torch's float-only kernels read it.
+
+    Integer and bool arrays become float32, torch's default dtype (``torch.sigmoid``
+    and ``torch.special.entr`` compute them so); complex, object, string and
+    date arrays raise TypeError naming ``name``.
+    """
+    array = np.asarray(array)
+    if array.dtype.kind in "biu":  # bool, signed and unsigned integers
+        return array.astype(np.float32)
+    return require_floating(array, name)
 
 
 def widen_half(array):

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ._dtypes import require_floating, widen_half
+from ._dtypes import as_real_float, native, require_floating, widen_half
 
 
 def _check_axis(axis):
@@ -61,8 +61,9 @@ def softmax(logits, axis=-1):
         $p_{n,c}$: non-negative, each slice along ``axis`` sums to 1.
         Slices that hold ``+inf``, ``NaN`` or only ``-inf`` give ``NaN``, as in
         ``torch.softmax``; an empty class axis gives an empty array. The
-        logits' dtype; float16 is computed in float32 and rounded once, as
-        torch's CPU kernel does.
+        logits' dtype in native byte order (torch has no big-endian tensors);
+        float16 is computed in float32 and rounded once, as torch's CPU
+        kernel does. 0-d logits give a 0-d ndarray.
 
     Raises
     ------
@@ -102,7 +103,7 @@ def softmax(logits, axis=-1):
         row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)
         exps = np.exp(logits - row_max)  # (N, C)
         probs = exps / np.sum(exps, axis=axis, keepdims=True)  # (N, C)
-    return probs.astype(dtype, copy=False)  # (N, C)
+    return np.asarray(probs).astype(dtype, copy=False)  # (N, C); 0-d stays an ndarray
 
 
 def logsumexp(logits, axis=-1):
@@ -126,15 +127,16 @@ def logsumexp(logits, axis=-1):
     -------
     lse : ndarray of shape (N,)
         $\log \sum_c e^{x_{n,c}} \ge \max_c x_{n,c}$; ``log_softmax`` is
-        ``logits - lse`` along ``axis``. The logits' dtype, float32 for
-        integer or bool logits. An empty class axis gives ``-inf`` (the log
-        of an empty sum), as in torch.
+        ``logits - lse`` along ``axis``. The logits' dtype in native byte
+        order, float32 for integer or bool logits. An empty class axis gives
+        ``-inf`` (the log of an empty sum), as in torch.
 
     Raises
     ------
     TypeError
         An ``axis`` that is neither an integer nor a tuple or list of integers
-        (``None`` included), as in ``torch.logsumexp``.
+        (``None`` included), as in ``torch.logsumexp``; logits that are not
+        numbers (object, string or date arrays).
     ValueError
         An empty ``axis`` ``()``, which torch refuses too (NumPy would reduce
         nothing).
@@ -155,10 +157,10 @@ def logsumexp(logits, axis=-1):
     #> ['1000.693147', '0.693147']
     ```
     """
-    logits = np.asarray(logits)
     axis = _check_axes(axis)
-    if np.issubdtype(logits.dtype, np.integer) or logits.dtype == np.bool_:
-        logits = logits.astype(np.float32)  # (N, C): torch's default dtype
+    logits = np.asarray(logits)
+    # torch's logsumexp takes complex logits too; integers and bools become float32.
+    logits = native(logits) if np.iscomplexobj(logits) else as_real_float(logits)
     dtype = logits.dtype
     logits = widen_half(logits)  # (N, C): float16 is summed in float32, as in torch
     # NaN rows, as in torch; a finite subtraction that overflows gives -inf, as in torch.
@@ -171,7 +173,7 @@ def logsumexp(logits, axis=-1):
         row_max = np.where(np.isinf(row_max), 0, row_max)  # (N, 1)
         sums = np.sum(np.exp(logits - row_max), axis=axis, keepdims=True)  # (N, 1)
         lse = np.squeeze(row_max + np.log(sums), axis=axis)  # (N,)
-        return lse.astype(dtype, copy=False)  # (N,)
+        return np.asarray(lse).astype(dtype, copy=False)  # (N,); 0-d stays an ndarray
 
 
 def log_softmax(logits, axis=-1):
@@ -194,7 +196,8 @@ def log_softmax(logits, axis=-1):
     log_probs : ndarray of the logits' shape
         $\log p_{n,c} \le 0$; ``np.exp(log_probs)`` sums to 1 along ``axis``.
         An empty class axis gives an empty array, as in ``torch.log_softmax``.
-        The logits' dtype; float16 is computed in float32 and rounded once.
+        The logits' dtype in native byte order; float16 is computed in
+        float32 and rounded once (below its range, ``-inf``, as in torch).
 
     Raises
     ------
@@ -227,4 +230,5 @@ def log_softmax(logits, axis=-1):
         row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)
         shifted = logits - row_max  # (N, C)
         log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))  # (N, C)
-    return log_probs.astype(dtype, copy=False)  # (N, C)
+        # Below float16's range is -inf, as in torch; 0-d stays an ndarray.
+        return np.asarray(log_probs).astype(dtype, copy=False)  # (N, C)

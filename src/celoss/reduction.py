@@ -8,7 +8,7 @@ from PyTorch.
 
 import numpy as np
 
-from ._dtypes import widen_half
+from ._dtypes import native, widen_half
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -45,15 +45,18 @@ def reduce_loss(losses, reduction="mean", *, total_weight=None):
     -------
     loss : ndarray of shape ()
         The reduced loss, or ``losses`` itself for ``"none"``, in the losses'
-        dtype (float16 is accumulated in float32 and rounded once, as torch
-        does); the ``"sum"`` of integer or bool losses is int64, as in torch.
+        dtype in native byte order (float16 is accumulated in float32 and
+        rounded once, as torch does); the ``"sum"`` of integer or bool losses
+        is int64, as in torch. ``inf - inf`` gives ``NaN`` and a sum beyond
+        the dtype's range ``inf``, without a warning, as in torch.
 
     Raises
     ------
     ValueError
         If ``reduction`` is not one of the three names.
     TypeError
-        The ``"mean"`` of integer or bool losses (``torch.mean`` refuses them).
+        The ``"mean"`` of integer or bool losses (``torch.mean`` refuses them),
+        or losses that are not numbers (object, string or date arrays).
 
     Notes
     -----
@@ -75,22 +78,24 @@ def reduce_loss(losses, reduction="mean", *, total_weight=None):
         raise ValueError(
             f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
         )
-    losses = np.asarray(losses)
+    losses = native(np.asarray(losses))  # torch has no big-endian tensors
+    if losses.dtype.kind not in "biufc":  # bool, integer, floating, complex
+        raise TypeError(f"losses must be numbers, got dtype {losses.dtype}")
     if reduction == "none":
         return losses  # (N,)
-    if not np.issubdtype(losses.dtype, np.floating):
+    if losses.dtype.kind in "biu":
         if reduction == "mean":  # torch's mean() refuses integers rather than truncate
             raise TypeError(f"losses must be floating point for a mean, got dtype "
                             f"{losses.dtype}")
-        return np.sum(losses, dtype=np.int64)  # (): torch sums integers and bools in int64
+        return np.asarray(np.sum(losses, dtype=np.int64))  # (): torch sums integers in int64
     # float16 is summed and divided in float32 and rounded once, as torch does: a
     # mean of 40000s is 40000, not the inf of a float16 running sum.
     wide = widen_half(losses)  # (N,)
-    loss = np.sum(wide)  # ()
-    if reduction == "mean":
-        if total_weight is None:
-            total_weight = losses.size
-        with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 is NaN, as in torch
+    # inf - inf is NaN, 0 / 0 NaN, a sum beyond the dtype's range inf, as in torch.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        loss = np.sum(wide)  # ()
+        if reduction == "mean":
+            if total_weight is None:
+                total_weight = losses.size
             loss = loss / np.asarray(total_weight, dtype=wide.dtype)  # ()
-    with np.errstate(over="ignore"):  # a sum beyond float16's range is inf, as in torch
         return np.asarray(loss).astype(losses.dtype)  # ()
