@@ -440,3 +440,53 @@ def test_a_weight_that_broadcasts_beyond_the_logits_raises_as_torch_raises(shape
         for reduction in ("mean", "sum", "none"):
             with pytest.raises(ValueError, match=message):
                 function(logits, targets, reduction=reduction, **{name: value})
+
+
+LAYOUTS = {
+    "big-endian": lambda a: a.astype(a.dtype.newbyteorder(">")),
+    "fortran-order": np.asfortranarray,
+    "reversed": lambda a: np.ascontiguousarray(a[..., ::-1])[..., ::-1],
+    "strided": lambda a: np.repeat(a, 2, axis=-1)[..., ::2],
+    "broadcast": lambda a: np.broadcast_to(a[:1], a.shape),
+    "read-only": lambda a: np.lib.stride_tricks.as_strided(a, writeable=False),
+}
+
+
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("dtype", FLOATS, ids=lambda dtype: dtype.__name__)
+@pytest.mark.parametrize("argument", ["logits", "targets", "weight", "pos_weight"])
+@pytest.mark.parametrize("layout", LAYOUTS.values(), ids=LAYOUTS.keys())
+def test_any_memory_layout_gives_torchs_result_on_the_same_values(layout, argument, dtype, seed):
+    # torch is given a native contiguous copy (it has no big-endian tensors).
+    # A '>f2' array is not == np.float16 to NumPy: its steps were not rounded
+    # where torch rounds, and the result came back as '>f2'.
+    rng = np.random.default_rng(seed)
+    arrays = {"logits": rng.normal(size=(3, 4)) * 4, "targets": rng.random((3, 4)),
+              "weight": rng.uniform(0.1, 2.0, size=(3, 4)),
+              "pos_weight": rng.uniform(0.1, 4.0, size=(2, 3, 4))[0]}
+    arrays = {name: value.astype(dtype) for name, value in arrays.items()}
+    arrays[argument] = layout(arrays[argument])
+    native = {name: np.array(value, dtype=np.dtype(dtype)) for name, value in arrays.items()}
+    for reduction in ("mean", "sum", "none"):
+        options = {"weight": arrays["weight"], "pos_weight": arrays["pos_weight"],
+                   "reduction": reduction}
+        loss, grad = celoss_loss_and_grad(arrays["logits"], arrays["targets"], options)
+        native_options = {**options, "weight": native["weight"],
+                          "pos_weight": native["pos_weight"]}
+        assert_matches_torch(native["logits"], native["targets"], native_options)
+        native_loss, native_grad = celoss_loss_and_grad(native["logits"], native["targets"],
+                                                        native_options)
+        assert loss.dtype == native_loss.dtype and grad.dtype == native_grad.dtype
+        np.testing.assert_array_equal(loss, native_loss)
+        np.testing.assert_array_equal(grad, native_grad)
+
+
+@pytest.mark.parametrize("function", [sigmoid, log_sigmoid], ids=["sigmoid", "log_sigmoid"])
+@pytest.mark.parametrize("bad", [np.array([1.0 + 1.0j]), np.array([1.0], dtype=object),
+                                 np.array(["1.0"])], ids=["complex", "object", "string"])
+def test_logits_that_are_not_real_numbers_raise_type_error_naming_them(function, bad):
+    # sigmoid cast them to float32 (dropping the imaginary part with a
+    # ComplexWarning). torch.sigmoid takes complex logits, F.logsigmoid does
+    # not; the stable form compares x with 0, which needs real numbers.
+    with pytest.raises(TypeError, match="logits must be a floating-point array"):
+        function(bad)

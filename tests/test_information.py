@@ -361,3 +361,96 @@ def test_half_precision_entropy_is_summed_in_float32_as_in_torch(shape, axis):
     probs = softmax(rng.normal(size=shape) * 2, axis=axis).astype(np.float16)
     theirs = torch.special.entr(torch.from_numpy(probs)).sum(dim=axis).numpy()
     np.testing.assert_array_equal(entropy(probs, axis=axis), theirs)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_entropy_of_probabilities_whose_p_log_p_overflows_is_torchs_minus_inf(seed):
+    # p log p beyond the dtype's range warned (an error under this suite's
+    # filterwarnings); torch's entr gives -inf there and its sum -inf.
+    rng = np.random.default_rng(seed)
+    dtype = FLOATS[seed % 3]
+    probs = rng.uniform(size=(3, 4))
+    probs[rng.integers(3), rng.integers(4)] = np.finfo(dtype).max / rng.uniform(1, 4)
+    probs = probs.astype(dtype)
+    ours = entropy(probs)
+    theirs = torch.special.entr(torch.from_numpy(probs)).sum(dim=-1).numpy()
+    assert np.isneginf(theirs).any()  # the case is exercised
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, theirs, rtol=TOLERANCE[np.dtype(dtype)], atol=0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_entropy_sums_a_list_or_tuple_of_axes_or_every_axis_as_torch(seed):
+    # torch's sum takes a list of dims; NumPy's refused it with a TypeError.
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(4), size=(2, 3))  # (2, 3, 4)
+    for axis in ([0, 2], (1, -1), [-3], None):
+        ours = entropy(probs, axis=axis)
+        theirs = torch.special.entr(torch.from_numpy(probs)).sum(dim=axis).numpy()
+        assert ours.shape == theirs.shape
+        np.testing.assert_allclose(ours, theirs, rtol=1e-13)
+
+
+def test_entropy_refuses_an_empty_axis_whose_meaning_torch_and_numpy_dispute():
+    # torch's sum reads () as every axis, NumPy's as none, torch's logsumexp
+    # refuses it: celoss refuses it too rather than pick one silently.
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), size=2)
+    assert torch.special.entr(torch.from_numpy(probs)).sum(dim=()).shape == ()
+    with pytest.raises(ValueError, match="axis must name at least one axis"):
+        entropy(probs, axis=())
+
+
+@pytest.mark.parametrize("bad", [np.array([0.5 + 0j, 0.5]), np.array([0.5, None])],
+                         ids=["complex", "object"])
+def test_entropy_of_non_real_input_raises_type_error_naming_it(bad):
+    # It was cast to float32 with a ComplexWarning, the imaginary part dropped.
+    if bad.dtype.kind == "c":
+        with pytest.raises(NotImplementedError):  # torch refuses complex too
+            torch.special.entr(torch.from_numpy(bad))
+    with pytest.raises(TypeError, match="probs must be a floating-point array"):
+        entropy(bad)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("swapped_names", [("log_probs",), ("target_probs",),
+                                           ("log_probs", "target_probs")], ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_big_endian_inputs_give_torchs_native_result(reduction, swapped_names, seed):
+    # '>f2' is not == np.float16 to NumPy, so a float16 check can miss it (it
+    # did in reduce_loss and softmax); here NumPy's promotion already made the
+    # terms native. torch, which has no big-endian tensors, takes the native copy.
+    rng = np.random.default_rng(seed)
+    arrays = {"log_probs": -rng.uniform(0.5, 1.0, size=(2, 3)).astype(np.float16),
+              "target_probs": rng.uniform(20000, 40000, size=(2, 3)).astype(np.float16)}
+    swapped = {name: value.astype(">f2") if name in swapped_names else value
+               for name, value in arrays.items()}
+    ours = kl_div(swapped["log_probs"], swapped["target_probs"], reduction=reduction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's note on reduction="mean"
+        theirs = F.kl_div(torch.from_numpy(arrays["log_probs"]),
+                          torch.from_numpy(arrays["target_probs"]), reduction=reduction)
+    assert ours.dtype == theirs.numpy().dtype == np.float16
+    np.testing.assert_array_equal(ours, theirs.numpy())
+    probs = rng.dirichlet(np.ones(3), size=4).astype(np.float16)
+    ours = entropy(probs.astype(">f2"))
+    theirs = torch.special.entr(torch.from_numpy(probs)).sum(dim=-1).numpy()
+    assert ours.dtype == theirs.dtype == np.float16
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("log_target", [1, 0, "yes", None], ids=["1", "0", "str", "None"])
+def test_a_log_target_that_is_not_a_bool_raises_type_error_as_torch(log_target):
+    log_q, p = random_distributions(3, (2, 3))
+    with pytest.raises(TypeError, match="log_target"):  # torch: "must be bool, not int"
+        F.kl_div(torch.from_numpy(log_q), torch.from_numpy(p), reduction="sum",
+                 log_target=log_target)
+    with pytest.raises(TypeError, match="log_target must be a bool"):
+        kl_div(log_q, p, reduction="sum", log_target=log_target)
+
+
+def test_a_numpy_bool_log_target_is_read_as_the_bool():
+    log_q, p = random_distributions(4, (2, 3))
+    for log_target in (np.True_, np.False_):
+        np.testing.assert_array_equal(
+            kl_div(log_q, p, reduction="sum", log_target=log_target),
+            kl_div(log_q, p, reduction="sum", log_target=bool(log_target)))

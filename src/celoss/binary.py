@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._dtypes import require_floating, widen_half
+from ._dtypes import as_real_float, native, require_floating, widen_half
 from .reduction import REDUCTIONS, reduce_loss
 
 
@@ -35,9 +35,16 @@ def sigmoid(logits):
     Returns
     -------
     probs : ndarray of the logits' shape
-        Values in [0, 1]; the logits' floating dtype (float32 for integer
-        logits). float16 is computed in float32 and rounded once, as torch
-        does.
+        Values in [0, 1]; the logits' floating dtype in native byte order
+        (float32 for integer logits). float16 is computed in float32 and
+        rounded once, as torch does.
+
+    Raises
+    ------
+    TypeError
+        Complex logits (``torch.sigmoid`` takes them, but the stable form
+        below compares $x$ with 0, which needs real numbers) and arrays that
+        are not numbers.
 
     Notes
     -----
@@ -61,9 +68,7 @@ def sigmoid(logits):
     #> [0.     0.5    0.8808]
     ```
     """
-    logits = np.asarray(logits)
-    if not np.issubdtype(logits.dtype, np.floating):
-        logits = logits.astype(np.float32)  # torch: integer and bool logits give float32
+    logits = as_real_float(logits)  # torch: integer and bool logits give float32
     wide = widen_half(logits)  # (N,)
     small = np.exp(-np.abs(wide))  # (N,), in [0, 1]
     probs = np.where(wide >= 0, 1 / (1 + small), small / (1 + small))  # (N,)
@@ -125,7 +130,7 @@ class BinaryInputs(NamedTuple):
 def _check_binary(logits, targets, weight, pos_weight, reduction):
     """Check the arguments of the binary loss; return them as arrays."""
     logits = require_floating(logits)
-    targets = np.asarray(targets)
+    targets = native(np.asarray(targets))  # torch has no big-endian tensors
     if targets.shape != logits.shape:  # torch: "Target size ... must be the same as input size"
         raise ValueError(
             f"targets shape {targets.shape} must be the same as the logits' shape "
@@ -145,7 +150,7 @@ def _check_binary(logits, targets, weight, pos_weight, reduction):
         if value is None:
             checked[name] = None
             continue
-        value = np.asarray(value)
+        value = native(np.asarray(value))
         if not any(np.issubdtype(value.dtype, kind) for kind in kinds[name]):
             allowed = " or ".join(kind.__name__.strip("_") for kind in kinds[name])
             raise TypeError(f"{name} must be {allowed}, got dtype {value.dtype}")
@@ -235,8 +240,8 @@ def binary_cross_entropy_with_logits(logits, targets, *, weight=None, pos_weight
     -------
     loss : ndarray of shape ()
         The reduced loss, or the element losses (the logits' shape) for
-        ``"none"``; the targets' dtype, whatever the dtypes of the logits and
-        the weights, as in torch.
+        ``"none"``; the targets' dtype (in native byte order), whatever the
+        dtypes of the logits and the weights, as in torch.
 
     Raises
     ------

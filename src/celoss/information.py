@@ -9,7 +9,7 @@ the KL divergence: $H(t, p) = H(t) + D_{\mathrm{KL}}(t \,\|\, p)$.
 
 import numpy as np
 
-from ._dtypes import require_floating, widen_half
+from ._dtypes import as_real_float, require_floating, widen_half
 
 KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
 
@@ -29,6 +29,12 @@ def xlogx(probs):
         $p \log p \le 0$ on [0, 1]; NaN for a negative $p$ (as torch's
         ``xlogy`` in ``kl_div``) or a NaN one.
 
+    Raises
+    ------
+    TypeError
+        Complex input (torch's ``entr`` and ``kl_div`` refuse it too) or
+        input that is not numbers.
+
     Examples
     --------
     ```python
@@ -39,11 +45,24 @@ def xlogx(probs):
     #> [ 0.     -0.3466  0.    ]
     ```
     """
-    probs = np.asarray(probs)
-    if not np.issubdtype(probs.dtype, np.floating):
-        probs = probs.astype(np.float32)  # torch: integer and bool inputs give float32
-    with np.errstate(divide="ignore", invalid="ignore"):  # log(0), masked below; log(p < 0)
+    probs = as_real_float(probs, "probs")  # torch: integer and bool inputs give float32
+    # log(0), masked below; log(p < 0) is NaN; p log p beyond the dtype's range is inf.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(probs == 0, 0, probs * np.log(probs)).astype(probs.dtype)  # (N, C)
+
+
+def _check_sum_axis(axis):
+    """``axis`` as ``torch.sum``'s ``dim`` takes it: an integer, a tuple or list of them, or None.
+
+    A list becomes a tuple (NumPy's sum refuses lists). An empty tuple raises:
+    torch's sum reads it as every axis, NumPy's as none, and torch's
+    logsumexp refuses it; no answer is the obvious one.
+    """
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    if axis == ():
+        raise ValueError("axis must name at least one axis (or be None for all), got ()")
+    return axis
 
 
 def entropy(probs, axis=-1):
@@ -58,8 +77,9 @@ def entropy(probs, axis=-1):
     ----------
     probs : array_like of shape (N, C)
         Probabilities summing to 1 along ``axis``.
-    axis : int, default -1
-        The class axis.
+    axis : int, tuple of int or None, default -1
+        The class axis; several axes, or all (None), are summed together,
+        as ``torch.sum`` does.
 
     Returns
     -------
@@ -69,6 +89,14 @@ def entropy(probs, axis=-1):
         float32 and rounded once, as ``torch.special.entr(p).sum(axis)``
         does, and a negative entry gives $-\infty$ as there. A 0-d ndarray
         for 1-D input.
+
+    Raises
+    ------
+    TypeError
+        Complex probabilities (``torch.special.entr`` refuses them) or input
+        that is not numbers.
+    ValueError
+        An empty ``axis`` ``()``.
 
     Notes
     -----
@@ -89,8 +117,10 @@ def entropy(probs, axis=-1):
     #> [0.     0.6931]
     ```
     """
+    axis = _check_sum_axis(axis)
+    probs = as_real_float(probs, "probs")  # torch: integer and bool inputs give float32
     terms = xlogx(probs)  # (N, C)
-    terms = np.where(np.asarray(probs) < 0, np.inf, terms)  # torch's entr: -inf for p < 0
+    terms = np.where(probs < 0, np.inf, terms)  # torch's entr: -inf for p < 0
     # torch sums half precision in float32 and rounds once; 0.0 - 0.0 is 0.0, not -0.0.
     return np.asarray(0.0 - np.sum(widen_half(terms), axis=axis)).astype(terms.dtype)  # (N,)
 
@@ -126,7 +156,8 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
         N, the length of ``log_probs``' first axis (not by the broadcast
         shape's), and does not divide when ``log_probs`` is 0-d.
     log_target : bool, default False
-        Whether ``target_probs`` holds log-probabilities.
+        Whether ``target_probs`` holds log-probabilities; a bool (NumPy's
+        included), as torch requires.
 
     Returns
     -------
@@ -145,7 +176,7 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
     ------
     TypeError
         If either input is not floating point (torch refuses integer, bool
-        and complex inputs).
+        and complex inputs), or ``log_target`` is not a bool.
     ValueError
         If the shapes do not broadcast or the reduction is unknown.
 
@@ -187,6 +218,8 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
         raise ValueError(
             f"reduction must be 'mean', 'batchmean', 'sum' or 'none', got {reduction!r}"
         )
+    if not isinstance(log_target, (bool, np.bool_)):  # torch: "must be bool, not int"
+        raise TypeError(f"log_target must be a bool, got {log_target!r}")
     dtype = _promoted_dtype(log_probs, target_probs)
     log_p = log_probs.astype(dtype, copy=False)  # products and differences in this dtype
     target = target_probs.astype(dtype, copy=False)
