@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ._dtypes import as_real_float, native, require_floating, widen_half
+from ._dtypes import as_real_float, native, require_floating, round_like, widen_half
 
 
 def _check_axis(axis):
@@ -38,6 +38,15 @@ def _check_axes(axis):
     if not axes:
         raise ValueError("axis must name at least one axis, got ()")  # torch raises too
     return axes[0] if len(axes) == 1 else axes  # an int: NumPy allows -1 and 0 on a 0-d array
+
+
+def _is_last_axis(axis, ndim):
+    """Whether ``axis`` is the last one.
+
+    torch's CPU log-softmax kernels for it and for the other axes round
+    float16 intermediates at different steps.
+    """
+    return axis in (-1, ndim - 1)
 
 
 def softmax(logits, axis=-1):
@@ -118,8 +127,9 @@ def logsumexp(logits, axis=-1):
     logits : array_like of shape (N, C)
         Unnormalised scores $x_{n,c}$; the classes lie along ``axis``.
         Integer or bool logits are computed in float32, torch's default
-        dtype, as ``torch.logsumexp`` does; float16 is summed in float32 and
-        rounded once.
+        dtype, as ``torch.logsumexp`` does. float16 takes torch's steps: the
+        shift, the exponentials, the sum (accumulated in float32), its log
+        and the final addition are each rounded to float16.
     axis : int or sequence of int, default -1
         The class axis (several axes are reduced together, as in torch).
 
@@ -162,7 +172,7 @@ def logsumexp(logits, axis=-1):
     # torch's logsumexp takes complex logits too; integers and bools become float32.
     logits = native(logits) if np.iscomplexobj(logits) else as_real_float(logits)
     dtype = logits.dtype
-    logits = widen_half(logits)  # (N, C): float16 is summed in float32, as in torch
+    logits = widen_half(logits)  # (N, C): float16 steps in float32, each rounded below
     # NaN rows, as in torch; a finite subtraction that overflows gives -inf, as in torch.
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)
@@ -171,8 +181,11 @@ def logsumexp(logits, axis=-1):
         # log-sum-exp -inf, as in torch; a +inf row gives +inf the same way,
         # and an empty row (C = 0, maximum -inf by initial=-inf) gives -inf.
         row_max = np.where(np.isinf(row_max), 0, row_max)  # (N, 1)
-        sums = np.sum(np.exp(logits - row_max), axis=axis, keepdims=True)  # (N, 1)
-        lse = np.squeeze(row_max + np.log(sums), axis=axis)  # (N,)
+        # torch.logsumexp is composed of tensor operations, each of which
+        # stores its float16 result in float16: round_like rounds where they do.
+        exps = round_like(np.exp(round_like(logits - row_max, dtype)), dtype)  # (N, C)
+        sums = round_like(np.sum(exps, axis=axis, keepdims=True), dtype)  # (N, 1)
+        lse = np.squeeze(row_max + round_like(np.log(sums), dtype), axis=axis)  # (N,)
         return np.asarray(lse).astype(dtype, copy=False)  # (N,); 0-d stays an ndarray
 
 
@@ -197,7 +210,10 @@ def log_softmax(logits, axis=-1):
         $\log p_{n,c} \le 0$; ``np.exp(log_probs)`` sums to 1 along ``axis``.
         An empty class axis gives an empty array, as in ``torch.log_softmax``.
         The logits' dtype in native byte order; float16 is computed in
-        float32 and rounded once (below its range, ``-inf``, as in torch).
+        float32 and rounded once (below its range, ``-inf``, as in torch),
+        except that along the last axis, as torch's kernel for that axis,
+        the normaliser $\sum_k e^{x_{n,k} - m_n}$ and its log are first
+        rounded to float16.
 
     Raises
     ------
@@ -229,6 +245,10 @@ def log_softmax(logits, axis=-1):
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)
         shifted = logits - row_max  # (N, C)
-        log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))  # (N, C)
+        sums = np.sum(np.exp(shifted), axis=axis, keepdims=True)  # (N, 1)
+        log_sums = np.log(sums)  # (N, 1)
+        if _is_last_axis(axis, logits.ndim):  # torch's kernel stores both in float16
+            log_sums = round_like(np.log(round_like(sums, dtype)), dtype)  # (N, 1)
+        log_probs = shifted - log_sums  # (N, C)
         # Below float16's range is -inf, as in torch; 0-d stays an ndarray.
         return np.asarray(log_probs).astype(dtype, copy=False)  # (N, C)
