@@ -510,7 +510,7 @@ def test_loss_and_gradient_formulas_transcribed_literally():
 
 def test_public_functions_have_examples():
     for function in (fused_cross_entropy, online_logsumexp, block_shape,
-                     fused.shifted_logit_sums):
+                     fused.weighted_log_prob_sums):
         assert FENCE.search(inspect.getdoc(function)), function.__name__
 
 
@@ -525,3 +525,55 @@ def test_fused_module_imports_only_numpy_and_the_standard_library():
                  if isinstance(node, ast.ImportFrom) and node.level == 0}
     assert absolute - {"numpy"} <= set(sys.stdlib_module_names), absolute
     assert celoss.fused is fused
+
+
+def _assert_same_values(ours, theirs, rtol):
+    """Same dtype, same NaN and inf positions, and close finite values."""
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol)  # inf must equal inf
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64],
+                         ids=["float16", "float32", "float64"])
+def test_extreme_logits_give_cross_entropys_and_torchs_nan_and_inf(dtype, seed):
+    # inf, NaN, masked and near-limit logits, a zero, inf or NaN class weight, and
+    # label smoothing, whose term torch sums over the classes before scaling by
+    # eps / C (so it overflows where torch's does); tiles of 3 columns.
+    from test_loss import SPECIAL_LOGITS
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(5, 7))
+    mask = rng.random(logits.shape) < 0.3
+    logits[mask] = rng.choice(SPECIAL_LOGITS, size=mask.sum())
+    with np.errstate(over="ignore"):
+        logits = logits.astype(dtype)
+    targets = rng.integers(0, 7, size=5)
+    targets[rng.random(5) < 0.2] = -100
+    weight = rng.uniform(0.5, 2.0, size=7).astype(dtype)
+    weight[rng.integers(7)] = rng.choice([0.0, np.inf, np.nan])
+    rtol = {np.float16: 2e-3, np.float32: 1e-5, np.float64: 1e-12}[dtype]
+    for options in [dict(reduction=r, label_smoothing=s, weight=w)
+                    for r in REDUCTIONS for s in [0.0, 0.3] for w in [None, weight]]:
+        with block_bytes(3 * np.dtype(dtype).itemsize):
+            loss, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
+        theirs, their_grad = torch_loss_and_grad(logits, targets, **options)
+        _assert_same_values(loss, cross_entropy(logits, targets, **options), rtol)
+        _assert_same_values(loss, theirs, rtol)
+        _assert_same_values(grad, cross_entropy_grad(logits, targets, **options), rtol)
+        _assert_same_values(grad, their_grad, rtol)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_float16_mean_is_inf_when_the_float16_sum_overflows_as_in_torch(label_smoothing, seed):
+    # torch stores the float16 sum before the mean divides it: 8192 losses near 9.5
+    # give inf, in torch, cross_entropy and the fused path alike.
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=(8192, 10)) * 6).astype(np.float16)
+    targets = rng.integers(0, 10, size=8192)
+    for reduction in ["mean", "sum"]:
+        options = dict(reduction=reduction, label_smoothing=label_smoothing)
+        theirs, _ = torch_loss_and_grad(logits, targets, **options)
+        assert np.isinf(theirs)
+        _assert_same_values(fused_cross_entropy(logits, targets, **options), theirs, 2e-3)

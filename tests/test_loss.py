@@ -520,3 +520,101 @@ def test_label_smoothing_of_any_number_type_is_accepted_as_torch(label_smoothing
                                    rtol=1e-12)
         np.testing.assert_allclose(cross_entropy_grad(logits, target, **options),
                                    their_grad, rtol=1e-12, atol=1e-15)
+
+
+def _assert_matches_torch(ours, theirs, dtype):
+    """Same dtype, same NaN and inf positions, and close finite values."""
+    rtol = {np.float16: 2e-3, np.float32: 1e-5, np.float64: 1e-12}[dtype]
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol)  # inf must equal inf
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("options", [{}, {"weight": True}, {"label_smoothing": 0.1},
+                                     {"probabilities": True}],
+                         ids=["plain", "weight", "smoothing", "probabilities"])
+def test_float16_mean_is_inf_when_the_float16_sum_overflows_as_in_torch(options, seed):
+    # torch's cross-entropy stores the sum in float16 before the mean divides it:
+    # 8192 losses near 9.5 sum beyond 65504, so torch's mean is inf (a float32
+    # sum divided first would give 9.5).
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=(8192, 10)) * 6).astype(np.float16)
+    targets = rng.integers(0, 10, size=8192)
+    if options.get("probabilities"):
+        targets = celoss.softmax(rng.normal(size=(8192, 10)) * 3).astype(np.float16)
+    weight = rng.uniform(0.5, 2.0, size=10).astype(np.float16) if "weight" in options else None
+    smoothing = options.get("label_smoothing", 0.0)
+    for reduction in ["mean", "sum"]:
+        theirs = F.cross_entropy(torch.tensor(logits), torch.tensor(targets),
+                                 weight=None if weight is None else torch.tensor(weight),
+                                 reduction=reduction, label_smoothing=smoothing).numpy()
+        ours = cross_entropy(logits, targets, weight=weight, reduction=reduction,
+                             label_smoothing=smoothing)
+        assert np.isinf(theirs)  # the test has the overflow it is about
+        _assert_matches_torch(ours, theirs, np.float16)
+    # A batch small enough for a finite sum keeps a finite mean in both.
+    small = slice(0, 512)
+    ours = cross_entropy(logits[small], targets[small], weight=weight, label_smoothing=smoothing)
+    theirs = F.cross_entropy(torch.tensor(logits[small]), torch.tensor(targets[small]),
+                             weight=None if weight is None else torch.tensor(weight),
+                             label_smoothing=smoothing).numpy()
+    assert np.isfinite(theirs)
+    _assert_matches_torch(ours, theirs, np.float16)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("dtype, masked", [(np.float16, -1e4), (np.float32, -3e38),
+                                           (np.float64, -1.7e308)],
+                         ids=["float16", "float32", "float64"])
+def test_label_smoothing_sum_overflows_where_torchs_does(dtype, masked, seed):
+    # torch sums -w_c log p_{n,c} over the classes, reduces, and only then scales
+    # by eps / C. Masked logits (float16's -1e4, or near the float's limit) make
+    # that sum overflow to inf; scaling each term by 1/C first kept it finite.
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(6, 12))
+    logits[rng.random((6, 12)) < 0.6] = masked
+    logits = logits.astype(dtype)
+    targets = np.argmax(logits, axis=1)
+    targets[rng.random(6) < 0.3] = -100
+    weight = rng.uniform(0.5, 2.0, size=12).astype(dtype)
+    for w in [None, weight]:
+        for reduction in ["mean", "sum", "none"]:
+            options = dict(weight=w, reduction=reduction, label_smoothing=0.2)
+            theirs, _ = _torch_loss_and_grad(logits, targets, **options)
+            _assert_matches_torch(cross_entropy(logits, targets, **options), theirs, dtype)
+    with np.errstate(over="ignore"):  # the test has rows that overflow in torch
+        assert np.isinf(_torch_loss_and_grad(logits, targets, weight=None,
+                                             reduction="none", label_smoothing=0.2)[0]).any()
+
+
+SPECIAL_LOGITS = [np.inf, -np.inf, np.nan, 0.0, 1e4, -1e4, 65504.0, 3e38, -3e38, 1e300]
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64],
+                         ids=["float16", "float32", "float64"])
+def test_extreme_logits_match_torch_without_warnings(dtype, seed):
+    # inf, NaN and values near the float's limit (cast to float16 they overflow to
+    # inf): torch's loss has NaN and inf in the same places, and raises no warning
+    # (pytest turns a RuntimeWarning into a failure here).
+    rng = np.random.default_rng(seed)
+    shape = (3, 4) if seed % 3 else (3, 4, 2)
+    logits = rng.normal(size=shape)
+    mask = rng.random(shape) < 0.3
+    logits[mask] = rng.choice(SPECIAL_LOGITS, size=mask.sum())
+    with np.errstate(over="ignore"):
+        logits = logits.astype(dtype)
+    targets = rng.integers(0, 4, size=(3, *shape[2:]))
+    targets[rng.random(targets.shape) < 0.2] = -100
+    probabilities = rng.uniform(0, 1, size=shape).astype(dtype)
+    weight = rng.uniform(0.5, 2.0, size=4).astype(dtype)
+    weight[rng.integers(4)] = rng.choice([0.0, np.inf, np.nan])
+    for target in (targets, probabilities):
+        for options in [dict(reduction=r, label_smoothing=s, weight=w)
+                        for r in ["mean", "sum", "none"] for s in [0.0, 0.3]
+                        for w in [None, weight]]:
+            theirs, their_grad = _torch_loss_and_grad(logits, target, **options)
+            _assert_matches_torch(cross_entropy(logits, target, **options), theirs, dtype)
+            _assert_matches_torch(cross_entropy_grad(logits, target, **options), their_grad,
+                                  dtype)

@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._validation import check_inputs
+from .loss import _mix_smoothing, _reduce_as_torch
 from .nll import target_weights
-from .reduction import _reduce_and_mix, reduce_loss
 
 #: Bytes of logits one thread works on at a time. The block and its
 #: exponentials stay in the shared L3 cache between the passes over them (max,
@@ -150,15 +150,16 @@ def online_logsumexp(x, exps, tile):
     return running_max + np.log(running_sum), shifts, running_sum  # (R, 1)
 
 
-def shifted_logit_sums(x, shift, weight, scratch, tile):
-    r"""$\sum_c w_c\, (x_{n,c} - m_n)$ for each row of a block: the label-smoothing term.
+def weighted_log_prob_sums(x, shift, log_total, weight, scratch, tile):
+    r"""$\sum_c w_c \log p_{n,c}$ for each row of a block: the label-smoothing term.
 
-    Each logit is shifted by its row's maximum before it is summed, as
-    torch sums log-probabilities: summing the logits first and subtracting
-    $m_n \sum_c w_c$ afterwards cancels catastrophically when the logits
-    share a large offset (at $x \approx 10^4$ in float32 the loss would be
-    off in its fourth digit) and overflows for logits near the float's
-    largest value.
+    Each log-probability is formed as torch's log-softmax forms it,
+    $(x_{n,c} - m_n) - \log d_n$, before it is weighted and summed: summing
+    the logits first and subtracting $m_n \sum_c w_c$ afterwards cancels
+    catastrophically when the logits share a large offset (at
+    $x \approx 10^4$ in float32 the loss would be off in its fourth digit),
+    and $\sum_c w_c \cdot \log d_n$ is NaN where torch's sum is not (an
+    infinite weight times $\log d_n = 0$).
 
     Parameters
     ----------
@@ -166,39 +167,43 @@ def shifted_logit_sums(x, shift, weight, scratch, tile):
         A block of logits.
     shift : ndarray of shape (R, 1)
         $m_n$, each row's maximum.
+    log_total : ndarray of shape (R, 1)
+        $\log d_n$, the log of the row's sum of $e^{x_{n,c} - m_n}$.
     weight : ndarray of shape (V,) or None
         Class weights $w_c$; ``None`` means all ones.
     scratch : ndarray of shape (R, tile)
-        Workspace for the shifted tile.
+        Workspace for the log-probabilities of a tile.
     tile : int
         Columns per tile.
 
     Returns
     -------
     sums : ndarray of shape (R, 1)
-        $\sum_c w_c (x_{n,c} - m_n)$.
+        $\sum_c w_c \log p_{n,c}$.
 
     Examples
     --------
     ```python
     import numpy as np
-    from celoss.fused import shifted_logit_sums
+    from celoss.fused import weighted_log_prob_sums
 
     x = np.array([[1.0, 2.0, 3.0]])
-    print(shifted_logit_sums(x, np.array([[3.0]]), np.array([1.0, 0.0, 2.0]),
-                             np.empty((1, 2)), 2))
-    #> [[-2.]]
+    sums = weighted_log_prob_sums(x, np.array([[3.0]]), np.array([[0.5]]),
+                                  np.array([1.0, 0.0, 2.0]), np.empty((1, 2)), 2)
+    print(sums)
+    #> [[-3.5]]
     ```
     """
     num_rows, num_classes = x.shape
     sums = np.zeros((num_rows, 1), dtype=x.dtype)  # (R, 1)
     for start in range(0, num_classes, tile):
         stop = min(start + tile, num_classes)
-        shifted = scratch[:, :stop - start]  # (R, T)
-        np.subtract(x[:, start:stop], shift, out=shifted)  # (R, T)
+        log_probs = scratch[:, :stop - start]  # (R, T)
+        np.subtract(x[:, start:stop], shift, out=log_probs)  # (R, T)
+        log_probs -= log_total  # (R, T)
         if weight is not None:
-            shifted *= weight[start:stop]  # (R, T)
-        sums += np.sum(shifted, axis=1, keepdims=True)  # (R, 1)
+            log_probs *= weight[start:stop]  # (R, T)
+        sums += np.sum(log_probs, axis=1, keepdims=True)  # (R, 1)
     return sums  # (R, 1)
 
 
@@ -240,10 +245,10 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
     target_losses : ndarray of shape (R,)
         $w_{y_n} (\text{lse}_n - x_{n,y_n})$, the loss against the class
         index; 0 for ignored examples.
-    uniform_losses : ndarray of shape (R,) or None
-        $\frac{1}{C} \big(w_\Sigma\, \text{lse}_n - \sum_c w_c x_{n,c}\big)$,
-        the loss against the uniform distribution; 0 for ignored examples;
-        ``None`` without label smoothing.
+    uniform_sums : ndarray of shape (R,) or None
+        $-\sum_c w_c \log p_{n,c}$, the loss against the uniform
+        distribution before torch scales it by $\varepsilon / C$; 0 for
+        ignored examples; ``None`` without label smoothing.
 
     Notes
     -----
@@ -251,7 +256,7 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
     $s_n$ = ``scale``, the example's loss is
 
     $$l_n = (1 - \varepsilon)\, w_{y_n} (\text{lse}_n - x_{n,y_n})
-    + \frac{\varepsilon}{C} \Big(w_\Sigma\, \text{lse}_n - \sum_c w_c x_{n,c}\Big)$$
+    - \frac{\varepsilon}{C} \sum_c w_c \log p_{n,c}$$
 
     $$\frac{\partial \ell}{\partial x_{n,c}} = s_n \Big(
     \big((1 - \varepsilon) w_{y_n} + \tfrac{\varepsilon}{C} w_\Sigma\big) p_{n,c}
@@ -270,13 +275,13 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
     correct_shifted = x[rows, targets][:, None] - row_max  # (R, 1)
     nll = (log_total - correct_shifted)[:, 0]  # (R,)
     target_losses = np.where(kept, target_weight * nll, 0)  # (R,)
-    uniform_losses = None
+    uniform_sums = None
     total_class_weight = 0  # w_Sigma, needed only with smoothing
     if label_smoothing > 0:
         total_class_weight = num_classes if weight is None else np.sum(weight)  # ()
-        shifted_sums = shifted_logit_sums(x, row_max, weight, scratch, tile)  # (R, 1)
-        uniform = (total_class_weight * log_total - shifted_sums)[:, 0] / num_classes  # (R,)
-        uniform_losses = np.where(kept, uniform, 0)  # (R,)
+        log_prob_sums = weighted_log_prob_sums(x, row_max, log_total, weight, scratch,
+                                               tile)  # (R, 1)
+        uniform_sums = np.where(kept, -log_prob_sums[:, 0], 0)  # (R,)
 
     if grad is not None:
         # exps hold e^{x - m^(k)} per tile k: one factor per tile makes them
@@ -295,7 +300,7 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
                     np.multiply((smoothing * scale)[:, None], weight[start:stop], out=smoothed)
                     grad_tile -= smoothed  # (R, T)
         grad[rows, targets] -= (1 - label_smoothing) * target_weight * scale  # (R,)
-    return target_losses, uniform_losses  # (R,), (R,) or None
+    return target_losses, uniform_sums  # (R,), (R,) or None
 
 
 def _check_out(out, shape, dtype, logits):
@@ -371,13 +376,15 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     Notes
     -----
     Per row, the loss needs only the log-sum-exp, the target's logit and,
-    when smoothing, $\sum_c w_c x_{n,c}$:
+    when smoothing, $\sum_c w_c \log p_{n,c}$ with
+    $\log p_{n,c} = x_{n,c} - \text{lse}_n$:
 
     $$l_n = (1 - \varepsilon)\, w_{y_n} \big(\text{lse}_n - x_{n,y_n}\big)
-    + \frac{\varepsilon}{C} \Big(\sum_c w_c\, \text{lse}_n - \sum_c w_c x_{n,c}\Big),
+    - \frac{\varepsilon}{C} \sum_c w_c \log p_{n,c},
     \qquad \text{lse}_n = \log \sum_{c=1}^{C} e^{x_{n,c}}$$
 
-    (0 for ignored rows), reduced as in :func:`celoss.reduce_loss`. The
+    (0 for ignored rows), reduced as :func:`celoss.cross_entropy` reduces
+    them (each of the two sums on its own, then mixed). The
     gradient is $p_{n,c} \sum_k w_k q_{n,k} - w_c q_{n,c}$ divided by the
     mean's denominator, with $q_{n,k} = (1 - \varepsilon)[k = y_n] +
     \varepsilon / C$ the smoothed target, as in
@@ -441,7 +448,7 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     # float16 is computed in float32, as the checks widened it, and rounded at the end.
     work_grad = grad if grad is None or grad.dtype == dtype else np.empty(logits.shape, dtype)
     target_losses = np.empty(num_rows, dtype=dtype)  # (N,)
-    uniform_losses = np.empty(num_rows, dtype=dtype) if inputs.label_smoothing > 0 else None
+    uniform_sums = np.empty(num_rows, dtype=dtype) if inputs.label_smoothing > 0 else None
 
     rows_per_block, tile = block_shape(num_classes, dtype.itemsize, BLOCK_BYTES)
     starts = queue.SimpleQueue()
@@ -465,7 +472,7 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
                     scratch[:block.stop - block.start], tile,
                 )  # (R,)
                 if uniform is not None:
-                    uniform_losses[block] = uniform  # (R,)
+                    uniform_sums[block] = uniform  # (R,)
 
     workers = min(WORKERS, starts.qsize())
     if workers <= 1:
@@ -475,12 +482,16 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
             for future in [pool.submit(worker) for _ in range(workers)]:
                 future.result()  # re-raises a worker's exception here
 
-    if uniform_losses is None:
-        loss = reduce_loss(target_losses, inputs.reduction, total_weight=total_weight)  # ()
-    else:  # each loss reduced on its own, then mixed, as cross_entropy and torch do
-        loss = _reduce_and_mix(target_losses, uniform_losses, inputs.reduction,
-                               inputs.label_smoothing, total_weight=total_weight)  # ()
+    # Reduced and mixed in cross_entropy's steps, which are torch's.
+    loss = _reduce_as_torch(target_losses, inputs.reduction, total_weight,
+                            inputs.dtype)  # ()
+    if uniform_sums is not None:
+        uniform_loss = _reduce_as_torch(uniform_sums, inputs.reduction, total_weight,
+                                        inputs.dtype)  # ()
+        loss = _mix_smoothing(loss, uniform_loss, inputs.label_smoothing, num_classes,
+                              inputs.dtype)  # ()
     loss = np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
     if work_grad is not grad:
-        np.copyto(grad, work_grad, casting="same_kind")  # (N, V)
+        with np.errstate(over="ignore"):  # beyond float16's range is inf, as in torch
+            np.copyto(grad, work_grad, casting="same_kind")  # (N, V)
     return (loss, grad) if return_grad else loss

@@ -12,7 +12,7 @@ from ._validation import check_inputs
 from .gradient import _smoothed_probabilities
 from .nll import _nll_losses, soft_target_loss, target_weights
 from .probabilities import log_softmax
-from .reduction import _reduce_and_mix, reduce_loss
+from .reduction import reduce_loss
 
 
 def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
@@ -90,9 +90,14 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     $t' = (1 - \varepsilon)\, t + \varepsilon / C$, averaged over the $N$
     examples (times $d_1 \cdots d_K$).
 
+    float16 logits give float16 steps, as in torch: the sum is stored in
+    float16 before the mean divides it, so the mean of 8192 losses near 9.5 is
+    ``inf`` (their sum is beyond float16's 65504) where float32 gives 9.5.
+
     Differences from torch: a negative or NaN ``label_smoothing`` raises
     (torch ignores it); integer targets of any width are accepted (torch
-    wants int64 or uint8); with class-index targets, a weight of another
+    wants int64, or uint8 for targets without $d_1, \dots, d_K$; bool
+    targets raise in both); with class-index targets, a weight of another
     dtype than the logits (float64 or integer weights for float32 logits)
     is cast to the logits' dtype, where torch raises; logits with no
     classes at all ($C = 0$) raise, where torch returns NaN for probability
@@ -121,6 +126,7 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     logits, targets, weight = inputs.logits, inputs.targets, inputs.weight
     axis, num_classes = inputs.class_axis, inputs.num_classes
     smoothing = inputs.label_smoothing
+    dtype = inputs.dtype  # the loss's, which torch stores each step in
 
     # torch's log_softmax returns float16 for float16 logits: its rounding is part
     # of the loss (and all of the difference from float32 with float64 targets).
@@ -130,22 +136,54 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
             targets = _smoothed_probabilities(targets, num_classes, smoothing,
                                               inputs.targets_dtype)  # (N, C)
         losses = soft_target_loss(log_probs, targets, weight=weight)  # (N,)
-        total_weight = losses.size
-    else:
-        total_weight = np.sum(target_weights(targets, weight=weight,
-                                             ignore_index=ignore_index,
-                                             dtype=log_probs.dtype))  # ()
-        losses = _nll_losses(log_probs, targets, weight, ignore_index)  # (N,)
-        if smoothing > 0:
-            # Label smoothing mixes two losses, each reduced on its own as torch
-            # does: against the one-hot target and against the uniform one.
-            uniform = np.full(num_classes, 1 / num_classes, dtype=log_probs.dtype)
-            uniform = uniform.reshape([num_classes if d == axis else 1
-                                       for d in range(log_probs.ndim)])  # (1, C)
-            uniform_losses = soft_target_loss(log_probs, uniform, weight=weight)  # (N,)
-            uniform_losses = np.where(targets == ignore_index, 0, uniform_losses)  # (N,)
-            loss = _reduce_and_mix(losses, uniform_losses, inputs.reduction, smoothing,
-                                   total_weight=total_weight)  # ()
-            return np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
-    loss = reduce_loss(losses, inputs.reduction, total_weight=total_weight)  # ()
+        loss = _reduce_as_torch(losses, inputs.reduction, losses.size, dtype)  # ()
+        return np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
+
+    total_weight = np.sum(target_weights(targets, weight=weight, ignore_index=ignore_index,
+                                         dtype=log_probs.dtype))  # ()
+    losses = _nll_losses(log_probs, targets, weight, ignore_index)  # (N,)
+    loss = _reduce_as_torch(losses, inputs.reduction, total_weight, dtype)  # ()
+    if smoothing > 0:
+        # The loss against the uniform target, -sum_c w_c log p_{n,c}, is reduced
+        # on its own and scaled by eps / C only then, as torch does (scaling first
+        # would keep finite what overflows in torch).
+        uniform_sums = soft_target_loss(log_probs, np.ones((), log_probs.dtype),
+                                        weight=weight)  # (N,)
+        uniform_sums = np.where(targets == ignore_index, 0, uniform_sums)  # (N,)
+        uniform_loss = _reduce_as_torch(uniform_sums, inputs.reduction, total_weight,
+                                        dtype)  # ()
+        loss = _mix_smoothing(loss, uniform_loss, smoothing, num_classes, dtype)  # ()
     return np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
+
+
+# torch's arithmetic is silent: inf - inf, 0 / 0 and overflow give NaN and inf
+# without a warning, and so do these two steps.
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
+def _reduce_as_torch(losses, reduction, total_weight, dtype):
+    """Sum or mean of per-example losses as torch's cross-entropy computes them.
+
+    The sum is stored in the loss's ``dtype`` before the mean divides it, so a
+    float16 sum beyond 65504 is inf and so is the mean (torch's ``.mean()``,
+    and :func:`celoss.reduce_loss`, would divide first).
+    """
+    if reduction == "none":
+        return round_like(losses, dtype)  # (N,)
+    loss = round_like(reduce_loss(losses, "sum"), dtype)  # ()
+    if reduction == "mean":
+        loss = round_like(loss / round_like(np.asarray(total_weight, loss.dtype), dtype),
+                          dtype)  # ()
+    return loss  # ()
+
+
+@np.errstate(over="ignore", invalid="ignore")
+def _mix_smoothing(loss, uniform_loss, label_smoothing, num_classes, dtype):
+    r"""Label smoothing's loss, $(1 - \varepsilon)\,\ell + \ell_\text{u} \cdot \varepsilon / C$.
+
+    Each product and the sum are stored in ``dtype``, as torch's are. Both
+    losses come reduced: with a mean over a total weight of 0,
+    $(1 - \varepsilon) \cdot \text{NaN}$ is NaN whatever the uniform part
+    adds, as in torch.
+    """
+    target_part = round_like((1 - label_smoothing) * loss, dtype)  # ()
+    uniform_part = round_like(uniform_loss * (label_smoothing / num_classes), dtype)  # ()
+    return round_like(target_part + uniform_part, dtype)  # ()

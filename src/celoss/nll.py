@@ -128,7 +128,8 @@ def _nll_losses(log_probs, targets, weight, ignore_index):
     weights = target_weights(
         targets, weight=weight, ignore_index=ignore_index, dtype=log_probs.dtype
     )  # (N,)
-    with np.errstate(invalid="ignore"):  # 0 * -inf is NaN, as in torch
+    # 0 * -inf is NaN and a product beyond the float's range is inf, silently as in torch
+    with np.errstate(invalid="ignore", over="ignore"):
         return np.where(ignored, 0, -weights * correct_log_probs).astype(
             log_probs.dtype, copy=False
         )  # (N,)
@@ -174,7 +175,9 @@ def soft_target_loss(log_probs, target_probs, *, weight=None):
     log_probs = np.asarray(log_probs)
     target_probs = np.asarray(target_probs)
     axis = class_axis(log_probs.ndim)
-    with np.errstate(invalid="ignore"):  # 0 * -inf is NaN, as in torch
+    # 0 * -inf and inf - inf are NaN, a product or sum beyond the float's range is
+    # inf: silently, as in torch.
+    with np.errstate(invalid="ignore", over="ignore"):
         weighted_log_probs = log_probs * target_probs  # (N, C)
         if weight is not None:
             shape = [1] * log_probs.ndim
