@@ -618,3 +618,23 @@ def test_extreme_logits_match_torch_without_warnings(dtype, seed):
             _assert_matches_torch(cross_entropy(logits, target, **options), theirs, dtype)
             _assert_matches_torch(cross_entropy_grad(logits, target, **options), their_grad,
                                   dtype)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("shape", [(7,), (16, 9), (4, 9, 3)], ids=["C", "NC", "NCd"])
+def test_float16_logits_with_float64_targets_match_torch_on_every_row(shape, seed):
+    # torch's float16 log-softmax along the last axis rounds its normaliser and
+    # log to float16 (celoss.log_softmax takes those steps for float16 input):
+    # cross_entropy must hand it the float16 logits, not the float32 copy its
+    # checks make, for the float64 loss to be torch's to float64 precision.
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=shape) * 3).astype(np.float16)
+    axis = 0 if len(shape) == 1 else 1
+    targets = celoss.softmax(rng.normal(size=shape), axis=axis)  # float64
+    for reduction in ["none", "sum"]:
+        theirs, their_grad = _torch_loss_and_grad(logits, targets, reduction=reduction)
+        ours = cross_entropy(logits, targets, reduction=reduction)
+        assert ours.dtype == np.float64
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+        np.testing.assert_array_equal(cross_entropy_grad(logits, targets, reduction=reduction),
+                                      their_grad)

@@ -151,9 +151,11 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
     weight = np.ones(num_classes, logits.dtype) if weight is None else weight  # (C,)
     weight = weight.reshape(class_shape)  # (1, C)
 
-    # torch's float16 log-probabilities are rounded to float16; its backward
-    # takes the probabilities from them.
-    probs = np.exp(round_like(log_softmax(logits, axis=axis), inputs.logits_dtype))  # (N, C)
+    # torch's float16 log-probabilities come from its own float16 steps (the checks
+    # widened the logits; narrowing is exact); its backward takes the
+    # probabilities from them.
+    log_probs = log_softmax(logits.astype(inputs.logits_dtype, copy=False), axis=axis)
+    probs = np.exp(log_probs.astype(logits.dtype, copy=False))  # (N, C)
     mean = inputs.reduction == "mean"
     # d loss / d log p, built in torch's order: the mean divides by the total weight
     # before the weights multiply, so a total of 0 or a weight of inf or NaN gives

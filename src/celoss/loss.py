@@ -128,9 +128,11 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     smoothing = inputs.label_smoothing
     dtype = inputs.dtype  # the loss's, which torch stores each step in
 
-    # torch's log_softmax returns float16 for float16 logits: its rounding is part
-    # of the loss (and all of the difference from float32 with float64 targets).
-    log_probs = round_like(log_softmax(logits, axis=axis), inputs.logits_dtype)  # (N, C)
+    # torch's log_softmax returns float16 for float16 logits, from its own float16
+    # steps: they are part of the loss (and all of the difference from float32
+    # with float64 targets). The checks widened the logits; narrowing is exact.
+    log_probs = log_softmax(logits.astype(inputs.logits_dtype, copy=False), axis=axis)
+    log_probs = log_probs.astype(logits.dtype, copy=False)  # (N, C)
     if inputs.probability_targets:
         if smoothing > 0:
             targets = _smoothed_probabilities(targets, num_classes, smoothing,
