@@ -55,3 +55,20 @@ def test_targets_of_the_wrong_shape_or_dtype_raise_an_error_naming_them(targets,
                                                                          message):
     with pytest.raises(error, match=message):
         correct_class_probs(np.full((2, 4), 0.25), targets)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5,), (4, 5), (3, 5, 2)], ids=["C", "NC", "NCd"])
+def test_big_endian_probabilities_are_picked_as_torch_gather_returns_them(shape, dtype):
+    # torch has no big-endian tensors: its gather returns native float32 etc.
+    rng = np.random.default_rng(list(shape))
+    axis = 0 if len(shape) == 1 else 1
+    probs = softmax(rng.normal(size=shape), axis=axis).astype(dtype)
+    targets = rng.integers(0, shape[axis], size=shape[:axis] + shape[axis + 1:])
+    theirs = torch.gather(torch.tensor(probs), axis,
+                          torch.tensor(np.expand_dims(targets, axis))).squeeze(axis).numpy()
+    big = probs.astype(probs.dtype.newbyteorder(">"))
+    for ours in (correct_class_probs(big, targets.astype(">i8")),
+                 correct_class_log_probs(big, targets)):
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours, theirs)

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._dtypes import require_floating, widen_half
+from ._dtypes import native, require_floating, widen_half
 from .correct_class import class_axis
 from .reduction import REDUCTIONS
 
@@ -65,8 +65,8 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
     IndexError
         A class index outside [0, C) that is not ignore_index.
     """
-    logits = _native(require_floating(logits, name))
-    targets = _native(np.asarray(targets))
+    logits = require_floating(logits, name)  # native byte order, as torch's tensors
+    targets = native(np.asarray(targets))
     if logits.ndim == 0:
         raise ValueError(
             f"{name} must have shape (C,), (N, C) or (N, C, d1, ..., dK), got shape ()"
@@ -103,7 +103,7 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
     probability_targets = targets.shape == logits.shape  # torch's rule: same shape
     loss_dtype = result_dtype  # promoted below with probability targets, as torch does
     if weight is not None:
-        weight = _native(np.asarray(weight))
+        weight = native(np.asarray(weight))
         if weight.shape != (num_classes,):
             raise ValueError(
                 f"weight must have shape (C,) = ({num_classes},), one weight per "
@@ -174,16 +174,6 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
         logits, targets, weight, ignore_index, reduction, label_smoothing,
         axis, num_classes, False, result_dtype, result_dtype, targets.dtype,
     )
-
-
-def _native(array):
-    """``array`` in the machine's byte order.
-
-    torch has no big-endian tensors (``torch.from_numpy`` refuses ``'>f4'``), so
-    its results are native: ``'>f4'`` logits give a ``float32`` loss, and a
-    big-endian float16 is computed in float32 like any float16.
-    """
-    return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
 def _index_shape(logits_shape):
