@@ -13,19 +13,6 @@ from ._dtypes import native, widen_half
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def _reduce_and_mix(losses, uniform_losses, reduction, label_smoothing, *, total_weight=None):
-    """Label smoothing's loss: ``(1 - eps) * reduced losses + eps * reduced uniform losses``.
-
-    Each loss is reduced on its own before they are mixed, as torch does:
-    with a mean over a total weight of 0, ``(1 - eps) * (0 / 0)`` is NaN
-    whatever the uniform part adds. Shared by ``cross_entropy`` and the fused path.
-    """
-    loss = reduce_loss(losses, reduction, total_weight=total_weight)  # () or (N,)
-    uniform_loss = reduce_loss(uniform_losses, reduction, total_weight=total_weight)  # () or (N,)
-    with np.errstate(invalid="ignore"):  # 0 * inf is NaN, as in torch
-        return (1 - label_smoothing) * loss + label_smoothing * uniform_loss  # () or (N,)
-
-
 def reduce_loss(losses, reduction="mean", *, total_weight=None):
     r"""Sum or average the per-example losses, or return them unchanged.
 
