@@ -4,8 +4,8 @@ A language model's logits are (N, V) with N = batch x sequence positions and
 V the vocabulary: 4096 x 32768 float32 is already 512 MiB, and the textbook
 route keeps two more arrays that size (the log-softmax and the gradient). The
 loss needs only three numbers per row: the log-sum-exp, the target's logit
-and, with label smoothing, the weighted sum of the logits. So the rows are
-cut into blocks small enough to stay in the CPU cache; each block is read
+and, with label smoothing, the weighted sum of the log-probabilities. So the
+rows are cut into blocks small enough to stay in the CPU cache; each block is read
 once from memory, its exponentials go straight into the block's slice of the
 gradient (or into a small scratch array when no gradient is wanted), and the
 blocks are shared among threads (NumPy releases the GIL inside its loops).
@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._validation import check_inputs
-from .loss import _mix_smoothing, _reduce_as_torch
 from .nll import target_weights
+from .reduction import _mix_smoothing, _reduce_as_torch
 
 #: Bytes of logits one thread works on at a time. The block and its
 #: exponentials stay in the shared L3 cache between the passes over them (max,
@@ -188,10 +188,12 @@ def weighted_log_prob_sums(x, shift, log_total, weight, scratch, tile):
     from celoss.fused import weighted_log_prob_sums
 
     x = np.array([[1.0, 2.0, 3.0]])
-    sums = weighted_log_prob_sums(x, np.array([[3.0]]), np.array([[0.5]]),
-                                  np.array([1.0, 0.0, 2.0]), np.empty((1, 2)), 2)
-    print(sums)
-    #> [[-3.5]]
+    row_max = np.max(x, axis=1, keepdims=True)  # (1, 1): m
+    log_total = np.log(np.sum(np.exp(x - row_max), axis=1, keepdims=True))  # (1, 1): log d
+    sums = weighted_log_prob_sums(x, row_max, log_total, np.array([1.0, 0.0, 2.0]),
+                                  np.empty((1, 2)), 2)
+    print(sums.round(6), (np.log(np.exp(x) / np.exp(x).sum()) @ [1.0, 0.0, 2.0]).round(6))
+    #> [[-3.222818]] [-3.222818]
     ```
     """
     num_rows, num_classes = x.shape
@@ -487,7 +489,7 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
                             inputs.dtype)  # ()
     if uniform_sums is not None:
         uniform_loss = _reduce_as_torch(uniform_sums, inputs.reduction, total_weight,
-                                        inputs.dtype)  # ()
+                                        inputs.dtype, count=weight is None)  # ()
         loss = _mix_smoothing(loss, uniform_loss, inputs.label_smoothing, num_classes,
                               inputs.dtype)  # ()
     loss = np.asarray(loss).astype(inputs.dtype, copy=False)  # ()

@@ -68,12 +68,13 @@ def smoothed_targets(targets, num_classes, *, label_smoothing=0.0, ignore_index=
     return np.where(kept, q, 0.0).astype(dtype)  # (N, C)
 
 
-def _smoothed_probabilities(targets, num_classes, label_smoothing, dtype):
+def _smooth_probability_targets(targets, num_classes, label_smoothing, dtype):
     r"""Probability targets smoothed: $(1 - \varepsilon)\, t_{n,c} + \varepsilon / C$.
 
     Computed as torch does, in the targets' ``dtype``: for float16 targets the
     product and $\varepsilon / C$ are each rounded to float16 before they are
-    added, and the sum is rounded again.
+    added, and the sum is rounded again. :func:`smoothed_targets` builds $q$
+    from class indices instead (one-hot, weighted, ignored rows zeroed).
     """
     scaled = round_like(targets * (1 - label_smoothing), dtype)  # (N, C)
     uniform = round_like(np.asarray(label_smoothing / num_classes, targets.dtype), dtype)  # ()
@@ -164,7 +165,7 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
         if inputs.probability_targets:
             q = targets  # (N, C)
             if smoothing > 0:
-                q = _smoothed_probabilities(targets, num_classes, smoothing,
+                q = _smooth_probability_targets(targets, num_classes, smoothing,
                                             inputs.targets_dtype)  # (N, C)
             scale = 1 / np.asarray(logits.size // num_classes, logits.dtype) if mean else 1
             upstream = -(q * weight) * scale  # (N, C)

@@ -7,12 +7,11 @@ and every combination of options.
 
 import numpy as np
 
-from ._dtypes import round_like
 from ._validation import check_inputs
-from .gradient import _smoothed_probabilities
+from .gradient import _smooth_probability_targets
 from .nll import _nll_losses, soft_target_loss, target_weights
 from .probabilities import log_softmax
-from .reduction import reduce_loss
+from .reduction import _mix_smoothing, _reduce_as_torch
 
 
 def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
@@ -97,7 +96,10 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     Differences from torch: a negative or NaN ``label_smoothing`` raises
     (torch ignores it); integer targets of any width are accepted (torch
     wants int64, or uint8 for targets without $d_1, \dots, d_K$; bool
-    targets raise in both); with class-index targets, a weight of another
+    targets raise in both); float16 losses are summed in float32 and rounded
+    once, where torch's CPU kernel rounds its float16 partial sums as it
+    adds (the two can differ by a float16 unit, within
+    ``TOLERANCES["float16"]``); with class-index targets, a weight of another
     dtype than the logits (float64 or integer weights for float32 logits)
     is cast to the logits' dtype, where torch raises; logits with no
     classes at all ($C = 0$) raise, where torch returns NaN for probability
@@ -135,11 +137,12 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     log_probs = log_probs.astype(logits.dtype, copy=False)  # (N, C)
     if inputs.probability_targets:
         if smoothing > 0:
-            targets = _smoothed_probabilities(targets, num_classes, smoothing,
+            targets = _smooth_probability_targets(targets, num_classes, smoothing,
                                               inputs.targets_dtype)  # (N, C)
         losses = soft_target_loss(log_probs, targets, weight=weight)  # (N,)
-        loss = _reduce_as_torch(losses, inputs.reduction, losses.size, dtype)  # ()
-        return np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
+        loss = _reduce_as_torch(losses, inputs.reduction, losses.size, dtype,
+                                count=True)  # ()
+        return np.asarray(loss).astype(dtype, copy=False)  # ()
 
     total_weight = np.sum(target_weights(targets, weight=weight, ignore_index=ignore_index,
                                          dtype=log_probs.dtype))  # ()
@@ -153,39 +156,6 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
                                         weight=weight)  # (N,)
         uniform_sums = np.where(targets == ignore_index, 0, uniform_sums)  # (N,)
         uniform_loss = _reduce_as_torch(uniform_sums, inputs.reduction, total_weight,
-                                        dtype)  # ()
+                                        dtype, count=weight is None)  # ()
         loss = _mix_smoothing(loss, uniform_loss, smoothing, num_classes, dtype)  # ()
-    return np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
-
-
-# torch's arithmetic is silent: inf - inf, 0 / 0 and overflow give NaN and inf
-# without a warning, and so do these two steps.
-@np.errstate(over="ignore", invalid="ignore", divide="ignore")
-def _reduce_as_torch(losses, reduction, total_weight, dtype):
-    """Sum or mean of per-example losses as torch's cross-entropy computes them.
-
-    The sum is stored in the loss's ``dtype`` before the mean divides it, so a
-    float16 sum beyond 65504 is inf and so is the mean (torch's ``.mean()``,
-    and :func:`celoss.reduce_loss`, would divide first).
-    """
-    if reduction == "none":
-        return round_like(losses, dtype)  # (N,)
-    loss = round_like(reduce_loss(losses, "sum"), dtype)  # ()
-    if reduction == "mean":
-        loss = round_like(loss / round_like(np.asarray(total_weight, loss.dtype), dtype),
-                          dtype)  # ()
-    return loss  # ()
-
-
-@np.errstate(over="ignore", invalid="ignore")
-def _mix_smoothing(loss, uniform_loss, label_smoothing, num_classes, dtype):
-    r"""Label smoothing's loss, $(1 - \varepsilon)\,\ell + \ell_\text{u} \cdot \varepsilon / C$.
-
-    Each product and the sum are stored in ``dtype``, as torch's are. Both
-    losses come reduced: with a mean over a total weight of 0,
-    $(1 - \varepsilon) \cdot \text{NaN}$ is NaN whatever the uniform part
-    adds, as in torch.
-    """
-    target_part = round_like((1 - label_smoothing) * loss, dtype)  # ()
-    uniform_part = round_like(uniform_loss * (label_smoothing / num_classes), dtype)  # ()
-    return round_like(target_part + uniform_part, dtype)  # ()
+    return np.asarray(loss).astype(dtype, copy=False)  # ()
