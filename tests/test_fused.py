@@ -23,7 +23,7 @@ import celoss
 from celoss import cross_entropy, cross_entropy_grad, fused
 from celoss.fused import block_shape, fused_cross_entropy, online_logsumexp
 from test_docstrings import FENCE
-from test_loss import BAD_INPUTS
+from test_loss import BAD_INPUTS, SPECIAL_LOGITS
 
 REDUCTIONS = ["mean", "sum", "none"]
 
@@ -491,9 +491,9 @@ def test_loss_and_gradient_formulas_transcribed_literally():
             losses.append(0.0)
             continue
         lse = math.log(sum(math.exp(x[n, c]) for c in range(num_classes)))
-        weighted_sum = sum(w[c] * x[n, c] for c in range(num_classes))
+        log_probs = [x[n, c] - lse for c in range(num_classes)]
         losses.append((1 - eps) * w[y[n]] * (lse - x[n, y[n]])
-                      + eps / num_classes * (total_class_weight * lse - weighted_sum))
+                      - eps / num_classes * sum(w[c] * log_probs[c] for c in range(num_classes)))
         denominator += w[y[n]]
         for c in range(num_classes):
             p = math.exp(x[n, c] - lse)
@@ -541,7 +541,6 @@ def test_extreme_logits_give_cross_entropys_and_torchs_nan_and_inf(dtype, seed):
     # inf, NaN, masked and near-limit logits, a zero, inf or NaN class weight, and
     # label smoothing, whose term torch sums over the classes before scaling by
     # eps / C (so it overflows where torch's does); tiles of 3 columns.
-    from test_loss import SPECIAL_LOGITS
     rng = np.random.default_rng(seed)
     logits = rng.normal(size=(5, 7))
     mask = rng.random(logits.shape) < 0.3

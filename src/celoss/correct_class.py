@@ -7,8 +7,6 @@ entry of the row influences the loss only through the softmax's normaliser.
 
 import numpy as np
 
-from ._dtypes import native
-
 
 def class_axis(ndim):
     """The class axis of logits with ``ndim`` dimensions, as in torch.
@@ -84,7 +82,8 @@ def correct_class_probs(probs, targets):
     #> [0.659 0.802]
     ```
     """
-    probs = native(np.asarray(probs))  # torch's gather returns native dtypes
+    probs = np.asarray(probs)  # (N, C)
+    probs = probs.astype(probs.dtype.newbyteorder("="), copy=False)  # torch is native-endian
     targets = np.asarray(targets)
     if probs.ndim == 0:
         raise ValueError("probs must have shape (C,), (N, C) or (N, C, d1, ..., dK), "

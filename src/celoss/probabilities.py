@@ -240,15 +240,18 @@ def log_softmax(logits, axis=-1):
     """
     logits = _check_logits(logits, axis)
     dtype = logits.dtype
-    logits = widen_half(logits)  # float16 in float32, rounded once as torch's CPU kernel
+    logits = widen_half(logits)  # float16 is computed in float32, as in torch's CPU kernel
     # NaN rows, as in torch; a finite subtraction that overflows gives -inf, as in torch.
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         row_max = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)  # (N, 1)
         shifted = logits - row_max  # (N, C)
         sums = np.sum(np.exp(shifted), axis=axis, keepdims=True)  # (N, 1)
-        log_sums = np.log(sums)  # (N, 1)
-        if _is_last_axis(axis, logits.ndim):  # torch's kernel stores both in float16
+        if _is_last_axis(axis, logits.ndim):
+            # torch's last-axis kernel stores the sum and its log in the logits'
+            # dtype (a no-op but for float16) before subtracting.
             log_sums = round_like(np.log(round_like(sums, dtype)), dtype)  # (N, 1)
+        else:
+            log_sums = np.log(sums)  # (N, 1)
         log_probs = shifted - log_sums  # (N, C)
         # Below float16's range is -inf, as in torch; 0-d stays an ndarray.
         return np.asarray(log_probs).astype(dtype, copy=False)  # (N, C)
