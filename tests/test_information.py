@@ -454,3 +454,21 @@ def test_a_numpy_bool_log_target_is_read_as_the_bool():
         np.testing.assert_array_equal(
             kl_div(log_q, p, reduction="sum", log_target=log_target),
             kl_div(log_q, p, reduction="sum", log_target=bool(log_target)))
+
+
+@pytest.mark.parametrize("num_rows", [65_503, 70_000])
+@pytest.mark.parametrize("reduction", ["batchmean", "mean", "sum"])
+def test_float16_kl_div_over_more_rows_than_float16_can_count_is_torchs(num_rows, reduction):
+    # torch divides 'batchmean' by N as a Python int: 70000 float16 rows are
+    # divided by 70000, not by float16's inf (which gave 0, or NaN).
+    log_q, p = random_distributions(num_rows, (num_rows, 3), zeros=False)
+    log_q, p = log_q.astype(np.float16), p.astype(np.float16)
+    ours = kl_div(log_q, p, reduction=reduction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch warns about "mean"
+        theirs = F.kl_div(torch.tensor(log_q), torch.tensor(p), reduction=reduction).numpy()
+    assert ours.dtype == theirs.dtype == np.float16
+    assert np.isfinite(theirs) == np.isfinite(ours)
+    np.testing.assert_allclose(ours, theirs, rtol=5e-3)
+    if reduction == "batchmean":
+        assert theirs > 0  # the value the overflowing divisor lost

@@ -104,3 +104,19 @@ def test_nll_loss_of_float16_log_probs_is_float16_as_in_torch():
     theirs = F.nll_loss(torch.tensor(log_probs), torch.tensor(targets), reduction="none")
     assert ours.dtype == np.float16
     np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_nll_loss_overflowing_float16_is_inf_silently_as_in_torch(seed):
+    # A weighted loss beyond 65504 is inf in float16, without a warning (the
+    # suite turns warnings into errors).
+    rng = np.random.default_rng(seed)
+    log_probs = -rng.uniform(0, 40_000, size=(6, 3)).astype(np.float16)  # (N, C)
+    targets = rng.integers(0, 3, size=6)  # (N,)
+    weight = np.array([3.0, 1.0, 2.0], np.float16)  # (C,)
+    ours = nll_loss(log_probs, targets, weight=weight)
+    theirs = F.nll_loss(torch.tensor(log_probs), torch.tensor(targets),
+                        weight=torch.tensor(weight), reduction="none").numpy()
+    assert np.isinf(theirs).any()  # the overflow the test is about
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3)

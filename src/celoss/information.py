@@ -241,7 +241,9 @@ def kl_div(log_probs, target_probs, *, reduction="mean", log_target=False):
         elif reduction == "batchmean":
             # torch divides the sum, already rounded to the terms' dtype, by
             # N = log_probs.shape[0], whatever the broadcast shape; 0-d: no division.
-            total = total.astype(dtype, copy=False)  # ()
+            # N divides in float32 or wider, as torch divides by a Python int:
+            # 70000 float16 rows are divided by 70000, not by float16's inf.
+            total = widen_half(total.astype(dtype, copy=False))  # ()
             if log_probs.ndim > 0:
                 total = total / log_probs.shape[0]  # ()
         return np.asarray(total, dtype=dtype)  # ()

@@ -117,7 +117,8 @@ def nll_loss(log_probs, targets, *, weight=None, ignore_index=-100):
             f"{inputs.targets.shape}; class probabilities go to celoss.soft_target_loss"
         )
     losses = _nll_losses(inputs.logits, inputs.targets, inputs.weight, ignore_index)  # (N,)
-    return losses.astype(inputs.dtype, copy=False)  # (N,)
+    with np.errstate(over="ignore"):  # beyond float16's range is inf, silently as in torch
+        return losses.astype(inputs.dtype, copy=False)  # (N,)
 
 
 def _nll_losses(log_probs, targets, weight, ignore_index):
