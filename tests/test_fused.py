@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import celoss
 from celoss import cross_entropy, cross_entropy_grad, fused
-from celoss.fused import block_shape, exp_sums, fused_cross_entropy, online_logsumexp
+from celoss.fused import block_shape, fused_cross_entropy, online_logsumexp
 from test_docstrings import FENCE
 from test_loss import BAD_INPUTS, SPECIAL_LOGITS
 
@@ -65,8 +65,8 @@ def fused_problems(draw, dtypes=(np.float32, np.float64)):
     scale = draw(st.sampled_from([0.1, 1.0, 10.0]))
     logits = rng.normal(size=(num_rows, num_classes)) * scale
     if draw(st.booleans()):
-        # Rows whose exponentials overflow or underflow without a shift, among
-        # rows that need none: blocks then mix exp_sums and online_logsumexp.
+        # Rows far from 0, where e^x would overflow or underflow without the
+        # shift by the row's maximum, among rows near 0.
         logits += rng.choice([0.0, 0.0, -60.0, 95.0, -800.0, 800.0], size=(num_rows, 1))
     logits = logits.astype(dtype)
     targets = rng.integers(0, num_classes, size=num_rows)
@@ -297,6 +297,72 @@ def test_smoothing_is_exact_when_the_logits_share_a_large_offset(offset, weighte
                      np.float32)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_confident_rows_lose_nothing_and_are_never_negative(dtype):
+    # The target's term e^{x_y - m} is exactly 1 after the shift, so the loss is
+    # log(1 + the rest): 0 or more, as in torch. Exponentials of the unshifted
+    # logits (tried, and measured 7% faster) round e^{x_y} and gave losses of
+    # -1e-7 here.
+    rng = np.random.default_rng(20)
+    logits = (rng.normal(size=(64, 100)) - 5).astype(dtype)  # (N, V)
+    targets = rng.integers(0, 100, size=64)
+    logits[np.arange(64), targets] = rng.uniform(20, 40, size=64)  # losses of 1e-7 to 1e-15
+    loss, grad = fused_cross_entropy(logits, targets, reduction="none", return_grad=True)
+    torch_loss, torch_grad = torch_loss_and_grad(logits, targets, reduction="none")
+    assert np.all(loss >= 0)
+    np.testing.assert_allclose(loss, torch_loss, rtol=0, atol=4 * np.finfo(dtype).eps)
+    assert_close(grad, torch_grad, dtype)
+
+
+# A class weight that makes w_{y_n} / d_n overflow where torch's w_{y_n} p_{n,c}
+# is finite (or inf, not NaN, for an infinite weight), on rows whose plain sum
+# of e^x is near the underflow edge. (dtype, top logit, low logit, weight)
+HUGE_WEIGHTS = {
+    "float32-1e21": (np.float32, -43.0, -110.0, 1e21),
+    "float32-inf": (np.float32, -40.0, -110.0, np.inf),
+    "float64-1e200": (np.float64, -350.0, -760.0, 1e200),
+    "float64-inf": (np.float64, -340.0, -760.0, np.inf),
+}
+
+
+@pytest.mark.parametrize("dtype, top, low, big", HUGE_WEIGHTS.values(), ids=HUGE_WEIGHTS.keys())
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_huge_and_infinite_weights_on_tiny_logits_give_torchs_gradient(dtype, top, low, big,
+                                                                       reduction):
+    logits = np.array([[top, top - 0.5, low], [0.0, 1.0, 2.0]], dtype)
+    targets = np.array([0, 1])
+    options = {"weight": np.array([big, 1.0, 1.0], dtype), "reduction": reduction}
+    _, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
+    _, torch_grad = torch_loss_and_grad(logits, targets, **options)
+    assert_close(grad, torch_grad, dtype)  # NaN against inf fails too
+
+
+def test_gradient_near_the_overflow_edge_with_tiny_weights_keeps_its_precision():
+    logits = np.full((4, 5), 80.0, np.float32)
+    logits[:, 0] = 88.0
+    targets = np.array([1, 2, 3, 4])
+    weight = np.full(5, 1e-7, np.float32)
+    _, grad = fused_cross_entropy(logits, targets, return_grad=True, weight=weight,
+                                  reduction="sum")
+    _, exact = torch_loss_and_grad(logits.astype(np.float64), targets,
+                                   weight=weight.astype(np.float64), reduction="sum")
+    np.testing.assert_allclose(grad, exact, rtol=1e-6)
+
+
+def test_float64_confident_rows_far_from_zero_sum_as_torch():
+    # The sum of 20000 losses near 1e-9 from rows near 700: a log-sum-exp
+    # rounded at the scale of 700 (5.7e-14 each) would be off by 4e-12.
+    rng = np.random.default_rng(2)
+    num_rows, num_classes = 20000, 5
+    logits = 700.0 + np.concatenate([np.zeros((num_rows, 1)),
+                                     -rng.uniform(20, 30, (num_rows, num_classes - 1))], axis=1)
+    logits += rng.uniform(-5, 5, (num_rows, 1))
+    targets = np.zeros(num_rows, dtype=np.int64)
+    loss = fused_cross_entropy(logits, targets, reduction="sum")
+    torch_loss, _ = torch_loss_and_grad(logits, targets, reduction="sum")
+    assert_close(loss, torch_loss, np.float64)
+
+
 def test_smoothing_near_the_largest_float_is_finite_as_in_torch():
     logits = np.array([[3e38, 3e38], [3e38, -3e38]], dtype=np.float32)
     targets = np.array([0, 0])
@@ -483,131 +549,6 @@ def test_online_logsumexp_keeps_full_width_exponentials_for_the_gradient():
                                    np.exp(x[:, start:start + 2] - shifts[k]), rtol=1e-15)
 
 
-# exp_sums: the shift is skipped only where it changes nothing.
-
-# (row offset, dtype, whether the row's sum of e^x passes the check)
-EXP_SUM_ROWS = {
-    "near-0-float32": (0.0, np.float32, True),
-    "max-near-88-float32": (80.0, np.float32, True),
-    "overflow-float32": (95.0, np.float32, False),
-    "sum-overflows-float32": (87.0, np.float32, False),  # each e^x fits, 40 of them do not
-    "max-near-minus-40-float32": (-40.0, np.float32, True),
-    "underflow-float32": (-50.0, np.float32, False),  # sum below sqrt(tiny), 1.1e-19
-    "overflow-as-float32-not-float64": (95.0, np.float64, True),
-    "overflow-float64": (800.0, np.float64, False),
-    "underflow-float64": (-400.0, np.float64, False),
-}
-
-
-@pytest.mark.parametrize("offset, dtype, passes", EXP_SUM_ROWS.values(),
-                         ids=EXP_SUM_ROWS.keys())
-@pytest.mark.parametrize("tile", [40, 7], ids=["whole-rows", "tiled"])
-def test_exp_sums_are_the_unshifted_sums_or_none_where_a_shift_is_needed(offset, dtype,
-                                                                        passes, tile):
-    rng = np.random.default_rng(15)
-    x = (offset + rng.uniform(-1.0, 0.0, size=(3, 40))).astype(dtype)  # (R, V)
-    x[:, 0] = offset  # every row's maximum is the offset
-    exps = np.empty((3, 40) if tile == 40 else (3, tile), dtype)
-    total = exp_sums(x, exps, tile)
-    if passes:
-        exact = np.exp(x.astype(np.float64)).sum(axis=1, keepdims=True)
-        np.testing.assert_allclose(total, exact, rtol=10 * np.finfo(dtype).eps)
-        if tile == 40:  # full-width exps keep e^x for the gradient
-            np.testing.assert_allclose(exps, np.exp(x), rtol=4 * np.finfo(dtype).eps)
-    else:
-        assert total is None
-    # One bad row in the block sends the whole block to the online normaliser.
-    fine = rng.normal(size=(2, 40)).astype(dtype)
-    assert (exp_sums(np.vstack([fine, x]), np.empty((5, 40), dtype), 40) is None) == (not passes)
-
-
-@pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
-def test_exp_sums_sends_nan_and_inf_logits_to_the_online_normaliser(bad):
-    x = np.array([[0.0, 1.0, 2.0], [0.0, bad, 2.0]])
-    assert exp_sums(x, np.empty((2, 3)), 3) is None
-    assert exp_sums(np.full((1, 3), -np.inf), np.empty((1, 3)), 3) is None  # a sum of 0
-
-
-def _without_exp_sums(monkeypatch):
-    """Make every block take the online normaliser, as before exp_sums."""
-    monkeypatch.setattr(fused, "exp_sums", lambda x, exps, tile: None)
-
-
-@pytest.mark.parametrize("elements", [16, 1 << 20], ids=["tiled", "whole-rows"])
-def test_skipping_the_shift_is_as_accurate_as_the_online_normaliser(elements, monkeypatch):
-    # float32 rows from -30 to 70, against the same logits in float64. The
-    # online normaliser rounds x - m (|x - m| up to ~25) before exp; exp_sums
-    # exponentiates x itself, so it is the more accurate of the two.
-    rng = np.random.default_rng(16)
-    logits = (rng.normal(size=(20, 50)) * 5
-              + rng.uniform(-30, 70, size=(20, 1))).astype(np.float32)  # (N, V)
-    targets = rng.integers(0, 50, size=20)
-    targets[::6] = -100
-    monkeypatch.setattr(fused, "BLOCK_BYTES", elements * 4)
-    option_sets = [{}, {"reduction": "none"},
-                   {"weight": rng.uniform(0.5, 2.0, size=50).astype(np.float32),
-                    "label_smoothing": 0.3, "reduction": "sum"}]
-
-    def errors(options):
-        """Largest relative errors of the loss and of the gradient, against float64."""
-        loss, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
-        wide = {key: value.astype(np.float64) if isinstance(value, np.ndarray) else value
-                for key, value in options.items()}
-        exact = (cross_entropy(logits.astype(np.float64), targets, **wide),
-                 cross_entropy_grad(logits.astype(np.float64), targets, **wide))
-        # The gradient's error is measured against its largest entry: with
-        # smoothing, entries near 0 are differences that cancel in both paths.
-        return [float(np.max(np.abs(loss - exact[0]) / np.maximum(np.abs(exact[0]), 1e-30))),
-                float(np.max(np.abs(grad - exact[1])) / np.max(np.abs(exact[1])))]
-
-    skipped = [errors(options) for options in option_sets]
-    _without_exp_sums(monkeypatch)
-    online = [errors(options) for options in option_sets]
-    eps = np.finfo(np.float32).eps
-    for ours, theirs in zip(skipped, online, strict=True):  # [loss, grad] errors each
-        assert ours[0] <= max(theirs[0], 4 * eps)
-        assert ours[1] <= max(theirs[1], 8 * eps)
-    assert max(max(pair) for pair in skipped) <= 8 * eps
-
-
-@pytest.mark.parametrize("elements", [16, 1 << 20], ids=["tiled", "whole-rows"])
-def test_skipping_the_shift_gives_the_online_normalisers_float64_results(elements,
-                                                                         monkeypatch):
-    rng = np.random.default_rng(18)
-    logits = rng.normal(size=(20, 50)) * 5 + rng.uniform(-300, 600, size=(20, 1))  # (N, V)
-    targets = rng.integers(0, 50, size=20)
-    monkeypatch.setattr(fused, "BLOCK_BYTES", elements * 8)
-    options = {"weight": rng.uniform(0.5, 2.0, size=50), "label_smoothing": 0.3,
-               "reduction": "none"}
-    loss, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
-    _without_exp_sums(monkeypatch)
-    online_loss, online_grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
-    np.testing.assert_allclose(loss, online_loss, rtol=1e-13)
-    np.testing.assert_allclose(grad, online_grad, rtol=1e-12, atol=1e-300)
-
-
-def test_a_confident_row_near_the_overflow_edge_keeps_float32_precision(monkeypatch):
-    # log d - x_y in float32 would round log d at the scale of 85 (ulp 7.6e-6)
-    # and lose a small loss; splitting lse into float32 and a remainder does not.
-    rng = np.random.default_rng(17)
-    logits = rng.uniform(75.0, 80.0, size=(8, 100)).astype(np.float32)
-    targets = rng.integers(0, 100, size=8)
-    logits[np.arange(8), targets] = np.float32(85.0) + rng.uniform(0, 1, size=8).astype(np.float32)
-    calls = []
-
-    def spy(*args):
-        calls.append(exp_sums(*args))
-        return calls[-1]
-
-    monkeypatch.setattr(fused, "exp_sums", spy)
-    loss = fused_cross_entropy(logits, targets, reduction="none")
-    assert calls and all(total is not None for total in calls)  # no shift was taken
-    x = logits.astype(np.float64)
-    exact = np.log(np.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1)) + x.max(axis=1) \
-        - x[np.arange(8), targets]  # (N,), about 0.1 each
-    assert np.max(np.abs(loss - exact)) <= 4 * np.finfo(np.float32).eps
-
-
 def test_loss_and_gradient_formulas_transcribed_literally():
     rng = np.random.default_rng(14)
     x = rng.normal(size=(6, 4)) * 2
@@ -639,7 +580,7 @@ def test_loss_and_gradient_formulas_transcribed_literally():
 
 
 def test_public_functions_have_examples():
-    for function in (fused_cross_entropy, online_logsumexp, exp_sums, block_shape,
+    for function in (fused_cross_entropy, online_logsumexp, block_shape,
                      fused.weighted_log_prob_sums):
         assert FENCE.search(inspect.getdoc(function)), function.__name__
 

@@ -11,10 +11,7 @@ gradient (or into a small scratch array when no gradient is wanted), and the
 blocks are shared among threads (NumPy releases the GIL inside its loops).
 When a single row is larger than a block, the row is cut into column tiles
 and its log-sum-exp is accumulated tile by tile with the online normaliser of
-Milakov and Gimelshein (2018). Most blocks need no shift by their rows'
-maxima at all: their exponentials are taken as they are and their sums
-checked afterwards (:func:`exp_sums`); only a block that could overflow or
-underflow is redone with the online normaliser.
+Milakov and Gimelshein (2018).
 """
 
 import os
@@ -153,70 +150,6 @@ def online_logsumexp(x, exps, tile):
     return running_max + np.log(running_sum), shifts, running_sum  # (R, 1)
 
 
-def exp_sums(x, exps, tile):
-    r"""Each row's $\sum_c e^{x_{n,c}}$ without a shift, or ``None`` where one is needed.
-
-    The maximum is subtracted before exponentiating only so that nothing
-    overflows or underflows. For most logits nothing would: a language
-    model's logits sit within a few tens of 0, and $e^{88}$ still fits in
-    float32. So the exponentials are taken as they are, which saves a pass
-    over the block for its maxima and one for the shift, and the sums are
-    checked afterwards: a sum $d_n$ that is finite rules out an overflow
-    (and a NaN), and one of at least $\sqrt{\text{tiny}}$ (about
-    $10^{-19}$ in float32, tiny being the smallest normal number) means that
-    an exponential can have underflowed only where its probability
-    $e^{x_{n,c}} / d_n$ is below $\sqrt{\text{tiny}}$ too, far below what
-    changes the loss or shows in the gradient. If any row of the block fails
-    the check, the block is redone with :func:`online_logsumexp`.
-
-    Parameters
-    ----------
-    x : ndarray of shape (R, V)
-        A block of logits $x_{n,c}$.
-    exps : ndarray of shape (R, V) or (R, tile)
-        Receives $e^{x_{n,c}}$, as in :func:`online_logsumexp`: full width
-        keeps every tile, ``(R, tile)`` is scratch that each tile overwrites.
-    tile : int
-        Columns per tile.
-
-    Returns
-    -------
-    total : ndarray of shape (R, 1) or None
-        $d_n = \sum_c e^{x_{n,c}}$, or ``None`` when a row's sum is not
-        finite or is below $\sqrt{\text{tiny}}$.
-
-    Examples
-    --------
-    ```python
-    import numpy as np
-    from celoss.fused import exp_sums
-
-    x = np.array([[1.0, 2.0, 3.0, 4.0], [0.0, -np.inf, 5.0, 1.0]])
-    print(exp_sums(x, np.empty((2, 2)), tile=2).ravel().round(4), np.exp(x).sum(axis=1).round(4))
-    print(exp_sums(x + 1000.0, np.empty((2, 2)), tile=2))  # e^1004 overflows: shift needed
-    #> [ 84.791  152.1314] [ 84.791  152.1314]
-    #> None
-    ```
-    """
-    num_rows, num_classes = x.shape
-    finfo = np.finfo(x.dtype)
-    total = np.zeros((num_rows, 1), dtype=x.dtype)  # (R, 1)
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow fails the check below
-        for start in range(0, num_classes, tile):
-            stop = min(start + tile, num_classes)
-            full_width = exps.shape[1] == num_classes
-            exps_tile = exps[:, start:stop] if full_width else exps[:, :stop - start]  # (R, T)
-            # Copied, then exponentiated in place in the cache: in paired runs on
-            # the benchmark machine, 5% faster than NumPy's exp reading the
-            # logits from memory, 9% with a fresh gradient.
-            np.copyto(exps_tile, x[:, start:stop])  # (R, T)
-            np.exp(exps_tile, out=exps_tile)  # (R, T)
-            total += np.sum(exps_tile, axis=1, keepdims=True)  # (R, 1)
-    if np.all((total >= np.sqrt(finfo.smallest_normal)) & (total <= finfo.max)):
-        return total  # (R, 1)
-    return None
-
-
 def weighted_log_prob_sums(x, shift, log_total, weight, scratch, tile):
     r"""$\sum_c w_c \log p_{n,c}$ for each row of a block: the label-smoothing term.
 
@@ -233,10 +166,9 @@ def weighted_log_prob_sums(x, shift, log_total, weight, scratch, tile):
     x : ndarray of shape (R, V)
         A block of logits.
     shift : ndarray of shape (R, 1)
-        $m_n$: each row's maximum, or any number near its log-sum-exp.
+        $m_n$, each row's maximum.
     log_total : ndarray of shape (R, 1)
-        $\log d_n$, the log of the row's sum of $e^{x_{n,c} - m_n}$, so that
-        $m_n + \log d_n$ is the row's log-sum-exp.
+        $\log d_n$, the log of the row's sum of $e^{x_{n,c} - m_n}$.
     weight : ndarray of shape (V,) or None
         Class weights $w_c$; ``None`` means all ones.
     scratch : ndarray of shape (R, tile)
@@ -335,49 +267,33 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
     num_rows, num_classes = x.shape
     smoothing = label_smoothing / num_classes  # eps / C
     exps = grad if grad is not None else scratch  # (R, V) or (R, T)
-    total = exp_sums(x, exps, tile)  # (R, 1), or None when a row needs its maximum
-    if total is not None:
-        # exps hold e^x, so no tile needs rescaling. lse = log d is split into
-        # the logits' dtype, used as the shift m, and what that rounding left
-        # out, used as log d: the shifted logits below are then as exact as
-        # with the row's maximum.
-        tile_shifts = None
-        lse = np.log(total, dtype=np.float64)  # (R, 1)
-        shift = lse.astype(x.dtype)  # (R, 1)
-        log_total = (lse - shift).astype(x.dtype)  # (R, 1)
-    else:
-        # exps hold e^{x - m^(k)}, tile k shifted by the running maximum.
-        _, tile_shifts, total = online_logsumexp(x, exps, tile)  # (R, 1)
-        shift = tile_shifts[-1]  # (R, 1): the row's maximum m
-        log_total = np.log(total)  # (R, 1)
+    _, shifts, total = online_logsumexp(x, exps, tile)  # (R, 1)
+    row_max = shifts[-1]  # (R, 1)
+    log_total = np.log(total)  # (R, 1)
 
     # lse - x is computed as log d - (x - m), as torch's log-softmax does: a
     # loss near 0 is then not the difference of two large numbers.
     rows = np.arange(num_rows)  # (R,)
-    correct_shifted = x[rows, targets][:, None] - shift  # (R, 1)
+    correct_shifted = x[rows, targets][:, None] - row_max  # (R, 1)
     nll = (log_total - correct_shifted)[:, 0]  # (R,)
     target_losses = np.where(kept, target_weight * nll, 0)  # (R,)
     uniform_sums = None
     total_class_weight = 0  # w_Sigma, needed only with smoothing
     if label_smoothing > 0:
         total_class_weight = num_classes if weight is None else np.sum(weight)  # ()
-        log_prob_sums = weighted_log_prob_sums(x, shift, log_total, weight, scratch,
+        log_prob_sums = weighted_log_prob_sums(x, row_max, log_total, weight, scratch,
                                                tile)  # (R, 1)
         uniform_sums = np.where(kept, -log_prob_sums[:, 0], 0)  # (R,)
 
     if grad is not None:
-        # One factor per tile makes the exponentials probabilities scaled by
-        # the example's total target weight: e^{m^(k) - m} / d after the
-        # online normaliser, 1 / d without a shift.
+        # exps hold e^{x - m^(k)} per tile k: one factor per tile makes them
+        # probabilities scaled by the example's total target weight.
         target_mass = (1 - label_smoothing) * target_weight + smoothing * total_class_weight  # (R,)
         coefficient = (scale * target_mass)[:, None] / total  # (R, 1)
         for k, start in enumerate(range(0, num_classes, tile)):
             stop = min(start + tile, num_classes)
             grad_tile = grad[:, start:stop]  # (R, T)
-            if tile_shifts is None:
-                grad_tile *= coefficient  # (R, T)
-            else:
-                grad_tile *= coefficient * np.exp(tile_shifts[k] - shift)  # (R, T)
+            grad_tile *= coefficient * np.exp(shifts[k] - row_max)  # (R, T)
             if label_smoothing > 0:
                 if weight is None:
                     grad_tile -= (smoothing * scale)[:, None]  # (R, T)
@@ -415,10 +331,9 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     The same value as :func:`celoss.cross_entropy` and the same gradient as
     :func:`celoss.cross_entropy_grad`, for class-index targets, without ever
     materialising the (N, V) softmax: rows are processed in cache-sized
-    blocks on every core, each block's log-sum-exp comes from its unshifted
-    sums of exponentials where those are safe and from the online normaliser
-    where they are not, and the gradient is written straight into the array
-    it is returned in. Extra memory is a few blocks per thread plus O(N).
+    blocks on every core, each block's log-sum-exp comes from the online
+    normaliser, and the gradient is written straight into the array it is
+    returned in. Extra memory is a few blocks per thread plus O(N).
 
     Parameters
     ----------
@@ -479,11 +394,16 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     exponentials are the ones the log-sum-exp already computed.
 
     Blocks hold ``BLOCK_BYTES`` of logits; rows longer than that are
-    split into tiles, summed by :func:`exp_sums` or, where a shift is
-    needed, merged by :func:`online_logsumexp`. float16 logits are
+    split into tiles merged by :func:`online_logsumexp`. float16 logits are
     computed in float32 (the shared input checks widen them, which copies
     them, and the gradient is rounded back from a float32 copy): the memory
-    savings are for float32 and float64.
+    savings are for float32 and float64. The label-smoothing term's
+    log-probabilities are therefore not rounded to float16 one by one as
+    torch rounds them: where logits lie more than 65504 apart, a
+    log-probability torch rounds to $-\infty$ stays finite, and a zero class
+    weight on that class gives a finite loss where torch's is NaN
+    ($0 \cdot (-\infty)$). :func:`celoss.cross_entropy` takes torch's
+    float16 steps.
 
     References
     ----------
