@@ -647,3 +647,34 @@ def test_float16_mean_is_inf_when_the_float16_sum_overflows_as_in_torch(label_sm
         theirs, _ = torch_loss_and_grad(logits, targets, **options)
         assert np.isinf(theirs)
         _assert_same_values(fused_cross_entropy(logits, targets, **options), theirs, 2e-3)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1},
+                                     {"label_smoothing": 0.1, "weight": [1.0, 1.0, 1.0, 0.0]},
+                                     {"weight": [0.5, 2.0, 1.0, 1.0]}],
+                         ids=["plain", "smoothing", "smoothing-zero-weight", "weight"])
+def test_float16_masked_classes_give_torchs_inf_and_nan(options, reduction):
+    # float16's minimum masks class 3. Row 1's target is the masked class,
+    # 65604 below the row's maximum: torch's float16 log-probability is -inf,
+    # so is the loss, and a zero weight on the class makes the smoothing term
+    # 0 * -inf = NaN. Row 0's smoothing sum, 65514, is held in float16 (65504).
+    logits = np.array([[5.0, 0.0, 0.0, np.finfo(np.float16).min],
+                       [100.0, 2.0, 3.0, np.finfo(np.float16).min],
+                       [1.0, 2.0, 3.0, 4.0]], dtype=np.float16)  # (N, V)
+    targets = np.array([0, 3, 1])
+    options = {**options, "reduction": reduction}
+    if "weight" in options:
+        options["weight"] = np.array(options["weight"], dtype=np.float16)
+    torch_loss, _ = torch_loss_and_grad(logits, targets, **options)
+    for rows in [slice(None), slice(0, 1), slice(0, 3, 2)]:  # with row 1, and without it
+        if rows != slice(None):
+            torch_loss, _ = torch_loss_and_grad(logits[rows], targets[rows], **options)
+        loss = fused_cross_entropy(logits[rows], targets[rows], **options)
+        assert loss.dtype == torch_loss.dtype == np.float16
+        np.testing.assert_array_equal(np.isnan(loss), np.isnan(torch_loss))
+        np.testing.assert_array_equal(np.isinf(loss), np.isinf(torch_loss))
+        finite = np.isfinite(torch_loss)
+        rtol, atol = celoss.TOLERANCES["float16"]
+        np.testing.assert_allclose(np.asarray(loss)[finite], np.asarray(torch_loss)[finite],
+                                   rtol=rtol, atol=atol)

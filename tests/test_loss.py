@@ -680,3 +680,34 @@ def test_float16_logits_with_float64_targets_match_torch_on_every_row(shape, see
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
         np.testing.assert_array_equal(cross_entropy_grad(logits, targets, reduction=reduction),
                                       their_grad)
+
+
+# float16 rows masked with float16's minimum, with label smoothing.
+
+
+def _assert_float16_as_torch(ours, theirs):
+    """Within float16's tolerance, with inf and NaN in the same places."""
+    rtol, atol = celoss.TOLERANCES["float16"]
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    np.testing.assert_array_equal(np.isinf(ours), np.isinf(theirs))
+    finite = np.isfinite(theirs)
+    np.testing.assert_allclose(ours[finite], theirs[finite], rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("probabilities", [False, True], ids=["indices", "probabilities"])
+def test_float16_row_masked_with_the_minimum_is_reduced_as_torch(reduction, probabilities):
+    # Row 0's class 3 is float16's minimum: its log-probability is -65504 in
+    # torch's float16 log-softmax, and the row's smoothing sum, 65514, is held
+    # in float16 (65504) before the batch is reduced, so the batch's sum,
+    # 65512, stays finite. Summing the rows first gave 65522: inf in float16.
+    logits = np.array([[5.0, 0.0, 0.0, np.finfo(np.float16).min],
+                       [1.0, 2.0, 3.0, 4.0]], dtype=np.float16)  # (N, C)
+    targets = np.array([0, 3])
+    if probabilities:
+        targets = np.eye(4, dtype=np.float16)[targets]  # (N, C): one-hot, off the mask
+    options = {"label_smoothing": 0.1, "reduction": reduction}
+    _assert_float16_as_torch(cross_entropy(logits, targets, **options),
+                             torch_cross_entropy(logits, targets, **options))

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ._dtypes import round_like
 from ._validation import check_inputs
 from .nll import target_weights
 from .reduction import _mix_smoothing, _reduce_as_torch
@@ -150,7 +151,7 @@ def online_logsumexp(x, exps, tile):
     return running_max + np.log(running_sum), shifts, running_sum  # (R, 1)
 
 
-def weighted_log_prob_sums(x, shift, log_total, weight, scratch, tile):
+def weighted_log_prob_sums(x, shift, log_total, weight, scratch, tile, log_prob_dtype=None):
     r"""$\sum_c w_c \log p_{n,c}$ for each row of a block: the label-smoothing term.
 
     Each log-probability is formed as torch's log-softmax forms it,
@@ -175,6 +176,11 @@ def weighted_log_prob_sums(x, shift, log_total, weight, scratch, tile):
         Workspace for the log-probabilities of a tile.
     tile : int
         Columns per tile.
+    log_prob_dtype : dtype, optional
+        float16 to round each log-probability, and its product with the
+        weight, to float16 as torch's float16 log-softmax and product do (a
+        log-probability below -65504 is then $-\infty$, and its zero weight
+        gives NaN); ``None`` keeps ``x``'s dtype.
 
     Returns
     -------
@@ -203,14 +209,18 @@ def weighted_log_prob_sums(x, shift, log_total, weight, scratch, tile):
         log_probs = scratch[:, :stop - start]  # (R, T)
         np.subtract(x[:, start:stop], shift, out=log_probs)  # (R, T)
         log_probs -= log_total  # (R, T)
+        if log_prob_dtype is not None:
+            np.copyto(log_probs, round_like(log_probs, log_prob_dtype))  # (R, T)
         if weight is not None:
             log_probs *= weight[start:stop]  # (R, T)
+            if log_prob_dtype is not None:
+                np.copyto(log_probs, round_like(log_probs, log_prob_dtype))  # (R, T)
         sums += np.sum(log_probs, axis=1, keepdims=True)  # (R, 1)
     return sums  # (R, 1)
 
 
 def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
-                grad, scratch, tile):
+                grad, scratch, tile, log_prob_dtype=None):
     r"""Per-example losses of one block of rows and, optionally, their gradient.
 
     The two losses label smoothing mixes come back apart, as
@@ -241,6 +251,9 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
         Workspace.
     tile : int
         Columns per tile.
+    log_prob_dtype : dtype, optional
+        float16 for float16 logits (computed in float32): the log-probabilities
+        the losses use are rounded to float16, as torch's are.
 
     Returns
     -------
@@ -276,13 +289,15 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
     rows = np.arange(num_rows)  # (R,)
     correct_shifted = x[rows, targets][:, None] - row_max  # (R, 1)
     nll = (log_total - correct_shifted)[:, 0]  # (R,)
+    if log_prob_dtype is not None:  # -log p_y as torch's float16 log-softmax holds it
+        nll = round_like(nll, log_prob_dtype)  # (R,)
     target_losses = np.where(kept, target_weight * nll, 0)  # (R,)
     uniform_sums = None
     total_class_weight = 0  # w_Sigma, needed only with smoothing
     if label_smoothing > 0:
         total_class_weight = num_classes if weight is None else np.sum(weight)  # ()
         log_prob_sums = weighted_log_prob_sums(x, row_max, log_total, weight, scratch,
-                                               tile)  # (R, 1)
+                                               tile, log_prob_dtype)  # (R, 1)
         uniform_sums = np.where(kept, -log_prob_sums[:, 0], 0)  # (R,)
 
     if grad is not None:
@@ -397,13 +412,10 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     split into tiles merged by :func:`online_logsumexp`. float16 logits are
     computed in float32 (the shared input checks widen them, which copies
     them, and the gradient is rounded back from a float32 copy): the memory
-    savings are for float32 and float64. The label-smoothing term's
-    log-probabilities are therefore not rounded to float16 one by one as
-    torch rounds them: where logits lie more than 65504 apart, a
-    log-probability torch rounds to $-\infty$ stays finite, and a zero class
-    weight on that class gives a finite loss where torch's is NaN
-    ($0 \cdot (-\infty)$). :func:`celoss.cross_entropy` takes torch's
-    float16 steps.
+    savings are for float32 and float64. The log-probabilities the loss uses
+    are rounded to float16 one by one, as torch's float16 log-softmax rounds
+    them: where logits lie more than 65504 apart, a log-probability is
+    $-\infty$ and the loss inf (NaN with a zero class weight), as in torch.
 
     References
     ----------
@@ -455,6 +467,7 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         grad = _check_out(out, logits.shape, inputs.logits_dtype, caller_logits)  # (N, V)
     # float16 is computed in float32, as the checks widened it, and rounded at the end.
     work_grad = grad if grad is None or grad.dtype == dtype else np.empty(logits.shape, dtype)
+    log_prob_dtype = inputs.logits_dtype if inputs.logits_dtype == np.float16 else None
     target_losses = np.empty(num_rows, dtype=dtype)  # (N,)
     uniform_sums = np.empty(num_rows, dtype=dtype) if inputs.label_smoothing > 0 else None
 
@@ -477,7 +490,7 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
                     logits[block], safe_targets[block], kept[block],
                     target_weight[block], scale[block], weight, inputs.label_smoothing,
                     None if work_grad is None else work_grad[block],
-                    scratch[:block.stop - block.start], tile,
+                    scratch[:block.stop - block.start], tile, log_prob_dtype,
                 )  # (R,)
                 if uniform is not None:
                     uniform_sums[block] = uniform  # (R,)
@@ -494,6 +507,7 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     loss = _reduce_as_torch(target_losses, inputs.reduction, total_weight,
                             inputs.dtype)  # ()
     if uniform_sums is not None:
+        uniform_sums = round_like(uniform_sums, inputs.dtype)  # (N,): as torch holds them
         uniform_loss = _reduce_as_torch(uniform_sums, inputs.reduction, total_weight,
                                         inputs.dtype, count=weight is None)  # ()
         loss = _mix_smoothing(loss, uniform_loss, inputs.label_smoothing, num_classes,

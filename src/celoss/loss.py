@@ -7,6 +7,7 @@ and every combination of options.
 
 import numpy as np
 
+from ._dtypes import round_like
 from ._validation import check_inputs
 from .gradient import _smooth_probability_targets
 from .nll import _nll_losses, soft_target_loss, target_weights
@@ -139,7 +140,9 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         if smoothing > 0:
             targets = _smooth_probability_targets(targets, num_classes, smoothing,
                                               inputs.targets_dtype)  # (N, C)
-        losses = soft_target_loss(log_probs, targets, weight=weight)  # (N,)
+        # torch holds each example's sum in the loss's dtype before reducing:
+        # a float16 row sum of 65519 is 65504 there, and the batch sum finite.
+        losses = round_like(soft_target_loss(log_probs, targets, weight=weight), dtype)  # (N,)
         loss = _reduce_as_torch(losses, inputs.reduction, losses.size, dtype,
                                 count=True)  # ()
         return np.asarray(loss).astype(dtype, copy=False)  # ()
@@ -154,7 +157,8 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         # would keep finite what overflows in torch).
         uniform_sums = soft_target_loss(log_probs, np.ones((), log_probs.dtype),
                                         weight=weight)  # (N,)
-        uniform_sums = np.where(targets == ignore_index, 0, uniform_sums)  # (N,)
+        uniform_sums = round_like(np.where(targets == ignore_index, 0, uniform_sums),
+                                  dtype)  # (N,): each in the loss's dtype, as in torch
         uniform_loss = _reduce_as_torch(uniform_sums, inputs.reduction, total_weight,
                                         dtype, count=weight is None)  # ()
         loss = _mix_smoothing(loss, uniform_loss, smoothing, num_classes, dtype)  # ()
