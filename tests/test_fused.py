@@ -652,13 +652,16 @@ def test_float16_mean_is_inf_when_the_float16_sum_overflows_as_in_torch(label_sm
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1},
                                      {"label_smoothing": 0.1, "weight": [1.0, 1.0, 1.0, 0.0]},
-                                     {"weight": [0.5, 2.0, 1.0, 1.0]}],
-                         ids=["plain", "smoothing", "smoothing-zero-weight", "weight"])
+                                     {"label_smoothing": 0.1, "weight": [1.0, 2.0, 1.0, -1.0]},
+                                     {"weight": [2.0, 2.0, 1.0, 0.5]}],
+                         ids=["plain", "smoothing", "smoothing-zero-weight",
+                              "smoothing-negative-weight", "weight"])
 def test_float16_masked_classes_give_torchs_inf_and_nan(options, reduction):
     # float16's minimum masks class 3. Row 1's target is the masked class,
-    # 65604 below the row's maximum: torch's float16 log-probability is -inf,
-    # so is the loss, and a zero weight on the class makes the smoothing term
-    # 0 * -inf = NaN. Row 0's smoothing sum, 65514, is held in float16 (65504).
+    # 65604 below the row's maximum: torch's float16 log-probability is -inf
+    # and the loss +inf (weighted by 0.5 too); a zero weight on the class makes
+    # the smoothing term 0 * -inf = NaN, and a negative one makes its rounded
+    # product +inf. Row 0's smoothing sum, 65514, is held in float16 (65504).
     logits = np.array([[5.0, 0.0, 0.0, np.finfo(np.float16).min],
                        [100.0, 2.0, 3.0, np.finfo(np.float16).min],
                        [1.0, 2.0, 3.0, 4.0]], dtype=np.float16)  # (N, V)
@@ -678,3 +681,16 @@ def test_float16_masked_classes_give_torchs_inf_and_nan(options, reduction):
         rtol, atol = celoss.TOLERANCES["float16"]
         np.testing.assert_allclose(np.asarray(loss)[finite], np.asarray(torch_loss)[finite],
                                    rtol=rtol, atol=atol)
+
+
+def test_float16_weighted_log_probabilities_overflow_as_torchs():
+    # torch rounds each w_c log p_c to float16: 2 * -65504 is -inf there, and
+    # the smoothing term +inf, where the unrounded sum -131008 + 65504 is finite.
+    masked = np.finfo(np.float16).min
+    logits = np.array([[0.0, masked, masked]], dtype=np.float16)
+    options = {"weight": np.array([1.0, 2.0, -1.0], dtype=np.float16),
+               "label_smoothing": 0.1, "reduction": "none"}
+    loss = fused_cross_entropy(logits, np.array([0]), **options)
+    torch_loss, _ = torch_loss_and_grad(logits, np.array([0]), **options)
+    assert np.isinf(torch_loss[0]) and torch_loss[0] > 0
+    np.testing.assert_array_equal(loss, torch_loss)

@@ -179,8 +179,9 @@ def weighted_log_prob_sums(x, shift, log_total, weight, scratch, tile, log_prob_
     log_prob_dtype : dtype, optional
         float16 to round each log-probability, and its product with the
         weight, to float16 as torch's float16 log-softmax and product do (a
-        log-probability below -65504 is then $-\infty$, and its zero weight
-        gives NaN); ``None`` keeps ``x``'s dtype.
+        log-probability below -65520, beyond float16's range, is then
+        $-\infty$, and its zero weight gives NaN); ``None`` keeps ``x``'s
+        dtype.
 
     Returns
     -------
@@ -414,8 +415,10 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     them, and the gradient is rounded back from a float32 copy): the memory
     savings are for float32 and float64. The log-probabilities the loss uses
     are rounded to float16 one by one, as torch's float16 log-softmax rounds
-    them: where logits lie more than 65504 apart, a log-probability is
-    $-\infty$ and the loss inf (NaN with a zero class weight), as in torch.
+    them: one below -65520 (beyond float16's range) is $-\infty$, so an
+    example whose target is that class has an infinite loss and, with label
+    smoothing, so does every example with such a class (NaN where its weight
+    is 0), as in torch.
 
     References
     ----------

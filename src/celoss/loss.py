@@ -140,9 +140,9 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         if smoothing > 0:
             targets = _smooth_probability_targets(targets, num_classes, smoothing,
                                               inputs.targets_dtype)  # (N, C)
-        # torch holds each example's sum in the loss's dtype before reducing:
-        # a float16 row sum of 65519 is 65504 there, and the batch sum finite.
-        losses = round_like(soft_target_loss(log_probs, targets, weight=weight), dtype)  # (N,)
+        # Not rounded per example: for a sum or mean torch adds every element
+        # of -(log_probs * targets * weight) at once, with no per-example tensor.
+        losses = soft_target_loss(log_probs, targets, weight=weight)  # (N,)
         loss = _reduce_as_torch(losses, inputs.reduction, losses.size, dtype,
                                 count=True)  # ()
         return np.asarray(loss).astype(dtype, copy=False)  # ()
@@ -157,8 +157,10 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         # would keep finite what overflows in torch).
         uniform_sums = soft_target_loss(log_probs, np.ones((), log_probs.dtype),
                                         weight=weight)  # (N,)
+        # torch's -(log_probs * weight).sum(class_dim) is a per-example tensor in
+        # the loss's dtype: a float16 row of 65514 is 65504 before the batch sum.
         uniform_sums = round_like(np.where(targets == ignore_index, 0, uniform_sums),
-                                  dtype)  # (N,): each in the loss's dtype, as in torch
+                                  dtype)  # (N,)
         uniform_loss = _reduce_as_torch(uniform_sums, inputs.reduction, total_weight,
                                         dtype, count=weight is None)  # ()
         loss = _mix_smoothing(loss, uniform_loss, smoothing, num_classes, dtype)  # ()
