@@ -363,6 +363,39 @@ def test_probability_targets_promote_with_the_weight_as_in_torch(seed, label_smo
         assert grad.dtype == logits.dtype
 
 
+
+@pytest.mark.parametrize("weight_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [{"reduction": "none"}, {"reduction": "sum"},
+                                     {"label_smoothing": 0.2}])
+def test_a_wider_weight_with_float16_logits_and_class_indices_is_cast_to_float16(
+        weight_dtype, options):
+    # torch raises ("expected scalar type Half but found Float"); celoss casts the
+    # weight to the logits' dtype, as for float32 logits, so the result is the
+    # one torch gives for the float16 weight, not a float32 weight's.
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(300, 5)).astype(np.float16)
+    targets = rng.integers(0, 5, size=300)
+    weight = rng.uniform(0.1, 1.0, size=5).astype(weight_dtype)  # (C,): not float16 values
+    half_weight = weight.astype(np.float16)
+    theirs = F.cross_entropy(torch.tensor(logits), torch.tensor(targets),
+                             weight=torch.tensor(half_weight), **options)
+    loss = cross_entropy(logits, targets, weight=weight, **options)
+    np.testing.assert_array_equal(loss, cross_entropy(logits, targets, weight=half_weight,
+                                                      **options))
+    assert loss.dtype == theirs.numpy().dtype
+    rtol, atol = celoss.TOLERANCES["float16"]
+    np.testing.assert_allclose(loss, theirs.numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_array_equal(
+        cross_entropy_grad(logits, targets, weight=weight, **options),
+        cross_entropy_grad(logits, targets, weight=half_weight, **options))
+    fused = celoss.fused_cross_entropy(logits, targets, weight=weight, return_grad=True,
+                                       **options)
+    fused_half = celoss.fused_cross_entropy(logits, targets, weight=half_weight,
+                                            return_grad=True, **options)
+    for ours, expected in zip(fused, fused_half, strict=True):
+        np.testing.assert_array_equal(ours, expected)
+
+
 # Unusual inputs and options, each against torch.
 
 

@@ -21,7 +21,7 @@ class CrossEntropyInputs(NamedTuple):
 
     logits: np.ndarray  # (N, C, ...) floating, float16 widened to float32
     targets: np.ndarray  # (N, ...) int, or (N, C, ...) floating probabilities
-    weight: np.ndarray | None  # (C,) in the logits' dtype
+    weight: np.ndarray | None  # (C,) in the logits' dtype (float16's values widened)
     ignore_index: int
     reduction: str
     label_smoothing: float
@@ -122,7 +122,9 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
             loss_dtype = np.result_type(loss_dtype, weight.dtype)
             weight = weight.astype(np.result_type(logits.dtype, weight.dtype))
         else:
-            weight = weight.astype(logits.dtype)
+            # Cast to the caller's dtype (float16 included) before widening, so a
+            # float32 weight with float16 logits is the float16 weight torch wants.
+            weight = widen_half(weight.astype(result_dtype))
 
     if probability_targets:
         if not np.issubdtype(targets.dtype, np.floating):

@@ -101,10 +101,10 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     once, where torch's CPU kernel rounds its float16 partial sums as it
     adds (the two can differ by a float16 unit, within
     ``TOLERANCES["float16"]``); with class-index targets, a weight of another
-    dtype than the logits (float64 or integer weights for float32 logits)
-    is cast to the logits' dtype, where torch raises; logits with no
-    classes at all ($C = 0$) raise, where torch returns NaN for probability
-    targets (and raises for class indices).
+    dtype than the logits (float64 or integer weights for float32 logits,
+    float32 for float16) is cast to the logits' dtype, where torch raises;
+    logits with no classes at all ($C = 0$) raise, where torch returns NaN
+    for probability targets (and raises for class indices).
 
     References
     ----------
