@@ -396,6 +396,26 @@ def test_a_wider_weight_with_float16_logits_and_class_indices_is_cast_to_float16
         np.testing.assert_array_equal(ours, expected)
 
 
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_float16_probability_products_are_rounded_one_at_a_time_as_torch(reduction):
+    # torch makes a float16 tensor of log_probs * targets, then of its product
+    # with the weight: each product beyond float16's range is inf before the sum.
+    # Row 0: -32752 * 3.0 is -inf, and a weight of 0 makes it NaN. Row 1:
+    # (-30000 * 1) * -3 is +inf, which -40000 from the next class cannot bring
+    # back (celoss held the products in float32 and gave a finite -50000).
+    masked = np.finfo(np.float16).min
+    logits = np.array([[0.0, masked / 2, 0.0], [0.0, -30000.0, -20000.0]],
+                      dtype=np.float16)  # (N, C)
+    targets = np.array([[0.0, 3.0, 0.0], [0.0, 1.0, 2.0]], dtype=np.float16)  # (N, C)
+    for weight in [np.array([1.0, 0.0, 1.0]), np.array([1.0, -3.0, 1.0])]:
+        options = {"weight": weight.astype(np.float16), "reduction": reduction}
+        ours = cross_entropy(logits, targets, **options)
+        theirs = torch_cross_entropy(logits, targets, **options)
+        _assert_float16_as_torch(ours, theirs)
+        assert not np.all(np.isfinite(ours))
+
+
 # Unusual inputs and options, each against torch.
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from ._dtypes import round_like
 from ._validation import check_inputs
 from .gradient import _smooth_probability_targets
-from .nll import _nll_losses, soft_target_loss, target_weights
+from .nll import _nll_losses, _soft_target_losses, soft_target_loss, target_weights
 from .probabilities import log_softmax
 from .reduction import _mix_smoothing, _reduce_as_torch
 
@@ -140,9 +140,13 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         if smoothing > 0:
             targets = _smooth_probability_targets(targets, num_classes, smoothing,
                                               inputs.targets_dtype)  # (N, C)
-        # Not rounded per example: for a sum or mean torch adds every element
-        # of -(log_probs * targets * weight) at once, with no per-example tensor.
-        losses = soft_target_loss(log_probs, targets, weight=weight)  # (N,)
+        # Each product of -(log_probs * targets * weight) is a tensor in torch,
+        # float16 ones rounded (a product beyond 65504 is inf). Their sums are
+        # not rounded per example: for a sum or mean torch adds every element
+        # at once, with no per-example tensor.
+        product_dtypes = (np.result_type(inputs.logits_dtype, inputs.targets_dtype),
+                          dtype)  # dtype: with the weight's promoted in
+        losses = _soft_target_losses(log_probs, targets, weight, product_dtypes)  # (N,)
         loss = _reduce_as_torch(losses, inputs.reduction, losses.size, dtype,
                                 count=True)  # ()
         return np.asarray(loss).astype(dtype, copy=False)  # ()

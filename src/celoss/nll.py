@@ -8,6 +8,7 @@ target is ``ignore_index`` cost nothing.
 
 import numpy as np
 
+from ._dtypes import round_like
 from ._validation import check_inputs
 from .correct_class import class_axis, correct_class_log_probs
 
@@ -173,18 +174,29 @@ def soft_target_loss(log_probs, target_probs, *, weight=None):
     #> [0.56203]
     ```
     """
-    log_probs = np.asarray(log_probs)
-    target_probs = np.asarray(target_probs)
+    return _soft_target_losses(np.asarray(log_probs), np.asarray(target_probs), weight)
+
+
+def _soft_target_losses(log_probs, target_probs, weight, product_dtypes=(None, None)):
+    """:func:`soft_target_loss`, with each product rounded as torch's tensors hold it.
+
+    ``product_dtypes`` are the dtypes torch gives ``log_probs * target_probs``
+    and its product with the weight: float16 rounds each product to float16
+    (one beyond 65504 is inf, and inf times a weight of 0 is NaN), as torch's
+    float16 tensors do, for arrays that hold float16 values widened to float32.
+    The sums are not rounded.
+    """
     axis = class_axis(log_probs.ndim)
     # 0 * -inf and inf - inf are NaN, a product or sum beyond the float's range is
     # inf: silently, as in torch.
     with np.errstate(invalid="ignore", over="ignore"):
-        weighted_log_probs = log_probs * target_probs  # (N, C)
+        weighted_log_probs = round_like(log_probs * target_probs, product_dtypes[0])  # (N, C)
         if weight is not None:
             shape = [1] * log_probs.ndim
             shape[axis] = -1
             weight = np.asarray(weight)
             if not np.issubdtype(weight.dtype, np.floating):  # as in torch: the
                 weight = weight.astype(weighted_log_probs.dtype)  # float's dtype wins
-            weighted_log_probs = weighted_log_probs * np.reshape(weight, shape)  # (N, C)
+            weighted_log_probs = round_like(weighted_log_probs * np.reshape(weight, shape),
+                                            product_dtypes[1])  # (N, C)
         return -np.sum(weighted_log_probs, axis=axis)  # (N,)
