@@ -23,6 +23,7 @@ import celoss
 from celoss import cross_entropy, cross_entropy_grad, fused
 from celoss.fused import block_shape, fused_cross_entropy, online_logsumexp
 from test_docstrings import FENCE
+from test_gradient import FLOAT16_GRAD_TOLERANCE, float16_mean_beyond_65504
 from test_loss import BAD_INPUTS, SPECIAL_LOGITS, _assert_float16_as_torch
 
 REDUCTIONS = ["mean", "sum", "none"]
@@ -687,3 +688,33 @@ def test_float16_weighted_log_probabilities_overflow_as_torchs():
     torch_loss, _ = torch_loss_and_grad(logits, np.array([0]), **options)
     assert np.isinf(torch_loss[0]) and torch_loss[0] > 0
     np.testing.assert_array_equal(loss, torch_loss)
+
+
+@pytest.mark.parametrize("overflow", ["count", "weights"])
+def test_float16_mean_over_a_total_weight_beyond_65504_has_torchs_gradient(overflow):
+    # As cross_entropy_grad: the target part divides by the float16 total (inf,
+    # so 0), the smoothing part by the count of examples without a weight.
+    logits, targets, weight = float16_mean_beyond_65504(overflow, np.random.default_rng(1))
+    for label_smoothing in [0.0, 0.2]:
+        options = dict(weight=weight, label_smoothing=label_smoothing)
+        loss, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
+        torch_loss, torch_grad = torch_loss_and_grad(logits, targets, **options)
+        assert np.isnan(loss) and np.isnan(torch_loss)
+        assert grad.dtype == torch_grad.dtype == np.float16
+        np.testing.assert_allclose(grad, torch_grad, **FLOAT16_GRAD_TOLERANCE)
+
+
+@pytest.mark.parametrize("weight", [[2662.0, 0.0], [np.inf, 0.0]])
+def test_float16_confident_row_has_torchs_zero_log_probability(weight):
+    # torch's float16 log-softmax holds a confident row's sum, 1 + e^-7.7, in
+    # float16: 1, so the top class's log-probability is exactly 0, and its weight
+    # of 2662 (or inf) times 0 gives a loss of 0 (or NaN); float32's log(1 +
+    # e^-7.7) = -4.5e-4 gave 0.58 (or inf).
+    logits = np.array([[11.79, 4.055], [7.152, -1.384]], dtype=np.float16)  # (N, C)
+    targets = np.array([1, 0])
+    options = dict(weight=np.array(weight, dtype=np.float16), reduction="none",
+                   label_smoothing=1.0)
+    ours = fused_cross_entropy(logits, targets, **options)
+    theirs, _ = torch_loss_and_grad(logits, targets, **options)
+    _assert_float16_as_torch(ours, theirs)
+    np.testing.assert_array_equal(ours, cross_entropy(logits, targets, **options))

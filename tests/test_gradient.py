@@ -136,3 +136,40 @@ def test_gradient_of_a_mean_over_zero_total_weight_matches_torch(seed, label_smo
     np.testing.assert_allclose(cross_entropy_grad(logits, targets, **options),
                                torch_grad(logits, targets, **options),
                                rtol=1e-10, atol=1e-14)
+
+
+def float16_mean_beyond_65504(overflow, rng):
+    """float16 logits (N, 3), targets and weight whose mean's total weight is beyond 65504.
+
+    ``"count"``: 65,600 examples and no weight; ``"weights"``: 700 examples, 500
+    of them of a class weighing 200.
+    """
+    if overflow == "count":
+        num_examples, weight = 65_600, None
+    else:
+        num_examples, weight = 700, np.array([200.0, 1.0, 1.0], dtype=np.float16)
+    logits = rng.normal(size=(num_examples, 3)).astype(np.float16)  # (N, C)
+    targets = rng.integers(0, 3, size=num_examples)  # (N,)
+    targets[:500] = 0
+    return logits, targets, weight
+
+
+# Two float16 subnormal units: the gradients of 65,600 examples are near 1e-6.
+FLOAT16_GRAD_TOLERANCE = {"rtol": 2.0**-10, "atol": 2 * 2.0**-24}
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("overflow", ["count", "weights"])
+def test_float16_mean_over_a_total_weight_beyond_65504_has_torchs_gradient(label_smoothing,
+                                                                           overflow):
+    # torch's nll_loss holds the mean's total weight in float16: beyond 65504 it
+    # is inf, so the loss is NaN and the target part's gradient 0. The smoothing
+    # part divides by the count of examples without a weight (an integer, not
+    # rounded) and by the float16 total with one (0 again).
+    logits, targets, weight = float16_mean_beyond_65504(overflow, np.random.default_rng(0))
+    options = dict(weight=weight, label_smoothing=label_smoothing)
+    ours = cross_entropy_grad(logits, targets, **options)
+    theirs = torch_grad(logits, targets, **options)
+    assert ours.dtype == theirs.dtype == np.float16
+    np.testing.assert_allclose(ours, theirs, **FLOAT16_GRAD_TOLERANCE)
+    assert np.isnan(cross_entropy(logits, targets, **options))  # as torch's

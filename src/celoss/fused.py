@@ -221,7 +221,7 @@ def weighted_log_prob_sums(x, shift, log_total, weight, scratch, tile, log_prob_
 
 
 def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
-                grad, scratch, tile, log_prob_dtype=None):
+                grad, scratch, tile, log_prob_dtype=None, uniform_scale=None):
     r"""Per-example losses of one block of rows and, optionally, their gradient.
 
     The two losses label smoothing mixes come back apart, as
@@ -255,6 +255,10 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
     log_prob_dtype : dtype, optional
         float16 for float16 logits (computed in float32): the log-probabilities
         the losses use are rounded to float16, as torch's are.
+    uniform_scale : ndarray of shape (R,), optional
+        $s'_n$, the label-smoothing part's ``scale`` where its mean has another
+        denominator (the count of examples, where ``scale`` divides by a float16
+        total); ``None`` means ``scale``.
 
     Returns
     -------
@@ -268,22 +272,24 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
 
     Notes
     -----
-    With $\text{lse}_n = \log \sum_c e^{x_{n,c}}$, $w_\Sigma = \sum_c w_c$ and
-    $s_n$ = ``scale``, the example's loss is
+    With $\text{lse}_n = \log \sum_c e^{x_{n,c}}$, $w_\Sigma = \sum_c w_c$,
+    $s_n$ = ``scale`` and $s'_n$ = ``uniform_scale``, the example's loss is
 
     $$l_n = (1 - \varepsilon)\, w_{y_n} (\text{lse}_n - x_{n,y_n})
     - \frac{\varepsilon}{C} \sum_c w_c \log p_{n,c}$$
 
-    $$\frac{\partial \ell}{\partial x_{n,c}} = s_n \Big(
-    \big((1 - \varepsilon) w_{y_n} + \tfrac{\varepsilon}{C} w_\Sigma\big) p_{n,c}
-    - (1 - \varepsilon) w_{y_n} [c = y_n] - \tfrac{\varepsilon}{C} w_c \Big)$$
+    $$\frac{\partial \ell}{\partial x_{n,c}} =
+    \big((1 - \varepsilon) w_{y_n} s_n + \tfrac{\varepsilon}{C} w_\Sigma s'_n\big) p_{n,c}
+    - (1 - \varepsilon) w_{y_n} s_n [c = y_n] - \tfrac{\varepsilon}{C} w_c s'_n$$
     """
     num_rows, num_classes = x.shape
     smoothing = label_smoothing / num_classes  # eps / C
     exps = grad if grad is not None else scratch  # (R, V) or (R, T)
     _, shifts, total = online_logsumexp(x, exps, tile)  # (R, 1)
     row_max = shifts[-1]  # (R, 1)
-    log_total = np.log(total)  # (R, 1)
+    # torch's float16 log-softmax holds the sum and its log in float16 (so a
+    # confident row's top log-probability is exactly 0); the gradient keeps total.
+    log_total = round_like(np.log(round_like(total, log_prob_dtype)), log_prob_dtype)  # (R, 1)
 
     # lse - x is computed as log d - (x - m), as torch's log-softmax does: a
     # loss near 0 is then not the difference of two large numbers.
@@ -302,20 +308,23 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
         uniform_sums = np.where(kept, -log_prob_sums[:, 0], 0)  # (R,)
 
     if grad is not None:
+        uniform_scale = scale if uniform_scale is None else uniform_scale  # (R,)
         # exps hold e^{x - m^(k)} per tile k: one factor per tile makes them
         # probabilities scaled by the example's total target weight.
-        target_mass = (1 - label_smoothing) * target_weight + smoothing * total_class_weight  # (R,)
-        coefficient = (scale * target_mass)[:, None] / total  # (R, 1)
+        target_mass = ((1 - label_smoothing) * target_weight * scale
+                       + smoothing * total_class_weight * uniform_scale)  # (R,)
+        coefficient = target_mass[:, None] / total  # (R, 1)
         for k, start in enumerate(range(0, num_classes, tile)):
             stop = min(start + tile, num_classes)
             grad_tile = grad[:, start:stop]  # (R, T)
             grad_tile *= coefficient * np.exp(shifts[k] - row_max)  # (R, T)
             if label_smoothing > 0:
                 if weight is None:
-                    grad_tile -= (smoothing * scale)[:, None]  # (R, T)
+                    grad_tile -= (smoothing * uniform_scale)[:, None]  # (R, T)
                 else:
                     smoothed = scratch[:, :stop - start]  # (R, T)
-                    np.multiply((smoothing * scale)[:, None], weight[start:stop], out=smoothed)
+                    np.multiply((smoothing * uniform_scale)[:, None], weight[start:stop],
+                                out=smoothed)
                     grad_tile -= smoothed  # (R, T)
         grad[rows, targets] -= (1 - label_smoothing) * target_weight * scale  # (R,)
     return target_losses, uniform_sums  # (R,), (R,) or None
@@ -415,7 +424,8 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     them, and the gradient is rounded back from a float32 copy): the memory
     savings are for float32 and float64. The log-probabilities the loss uses
     are rounded to float16 one by one, as torch's float16 log-softmax rounds
-    them: one below -65520 (beyond float16's range) is $-\infty$, so an
+    them (after rounding each row's sum of exponentials and its log, as
+    torch's kernel does): one below -65520 (beyond float16's range) is $-\infty$, so an
     example whose target is that class has an infinite loss and, with label
     smoothing, so does every example with such a class (NaN where its weight
     is 0), as in torch.
@@ -462,9 +472,15 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     kept = targets != ignore_index  # (N,)
     safe_targets = np.where(kept, targets, 0)  # (N,)
     total_weight = np.sum(target_weight)  # ()
-    denominator = total_weight if inputs.reduction == "mean" else np.ones((), dtype)  # ()
+    mean = inputs.reduction == "mean"
+    # As in cross_entropy_grad: the target part's mean divides by the total held in
+    # the logits' dtype (float16's inf beyond 65504), the smoothing part's by the
+    # same total with a weight and by the count of examples without one.
+    denominator = round_like(total_weight, inputs.logits_dtype) if mean else np.ones((), dtype)
+    uniform_denominator = total_weight if mean and weight is None else denominator  # ()
     with np.errstate(divide="ignore"):  # 1 / 0 = inf: NaN gradients, as in torch
         scale = np.where(kept, 1 / denominator, 0).astype(dtype)  # (N,)
+        uniform_scale = np.where(kept, 1 / uniform_denominator, 0).astype(dtype)  # (N,)
     grad = None
     if return_grad:
         grad = _check_out(out, logits.shape, inputs.logits_dtype, caller_logits)  # (N, V)
@@ -494,6 +510,7 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
                     target_weight[block], scale[block], weight, inputs.label_smoothing,
                     None if work_grad is None else work_grad[block],
                     scratch[:block.stop - block.start], tile, log_prob_dtype,
+                    uniform_scale[block],
                 )  # (R,)
                 if uniform is not None:
                     uniform_sums[block] = uniform  # (R,)

@@ -123,7 +123,11 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
 
     where $D = \sum_n w_{y_n}$ over examples that are not ignored for
     class-index targets with ``"mean"``, the number of examples for
-    probability targets with ``"mean"``, and 1 otherwise.
+    probability targets with ``"mean"``, and 1 otherwise. As in torch, a
+    float16 $D$ of class indices is held in float16 (beyond 65504 it is
+    inf, and with the loss NaN the gradient is 0), except in the
+    label-smoothing term without a weight, whose mean divides by the count
+    of examples.
 
     Examples
     --------
@@ -176,15 +180,21 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
             target_weight = target_weights(targets, weight=weight.reshape(-1),
                                            ignore_index=ignore_index,
                                            dtype=logits.dtype)  # (N,)
-            scale = 1 / np.sum(target_weight) if mean else 1  # ()
+            total_weight = np.sum(target_weight)  # ()
+            # torch's nll_loss holds the mean's total weight in the logits' dtype:
+            # a float16 total beyond 65504 is inf, and this part's gradient 0.
+            scale = 1 / round_like(total_weight, inputs.logits_dtype) if mean else 1  # ()
             # The one-hot part holds w_{y_n} alone: another class's weight of inf
             # or NaN stays out of it, as in torch (0 * inf would be NaN).
             upstream = np.where(one_hot, -(1 - smoothing) * scale
                                 * np.expand_dims(target_weight, axis), 0)  # (N, C)
             if smoothing > 0:
-                # The uniform part: torch zeroes ignored rows, then multiplies by
-                # every weight (so an ignored row meets an inf weight as NaN).
-                uniform = np.where(kept, smoothing / num_classes * scale, 0)  # (N, 1)
+                # The uniform part's mean divides by the same total with a weight,
+                # and by the count of examples without one: an integer, not rounded.
+                uniform_scale = 1 / total_weight if mean and inputs.weight is None else scale
+                # torch zeroes ignored rows, then multiplies by every weight (so an
+                # ignored row meets an inf weight as NaN).
+                uniform = np.where(kept, smoothing / num_classes * uniform_scale, 0)  # (N, 1)
                 upstream = upstream - uniform * weight  # (N, C)
         upstream = round_like(upstream, inputs.logits_dtype)  # (N, C)
         grad = upstream - probs * np.sum(upstream, axis=axis, keepdims=True)  # (N, C)
