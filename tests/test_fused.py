@@ -708,8 +708,8 @@ def test_float16_mean_over_a_total_weight_beyond_65504_has_torchs_gradient(overf
 def test_float16_confident_row_has_torchs_zero_log_probability(weight):
     # torch's float16 log-softmax holds a confident row's sum, 1 + e^-7.7, in
     # float16: 1, so the top class's log-probability is exactly 0, and its weight
-    # of 2662 (or inf) times 0 gives a loss of 0 (or NaN); float32's log(1 +
-    # e^-7.7) = -4.5e-4 gave 0.58 (or inf).
+    # of 2662 (or inf) times 0 gives a loss of 0 (or NaN); float32's -log(1 +
+    # e^-7.7) = -4.4e-4 gave 0.58 (or inf).
     logits = np.array([[11.79, 4.055], [7.152, -1.384]], dtype=np.float16)  # (N, C)
     targets = np.array([1, 0])
     options = dict(weight=np.array(weight, dtype=np.float16), reduction="none",

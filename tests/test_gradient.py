@@ -163,7 +163,8 @@ FLOAT16_GRAD_TOLERANCE = {"rtol": 2.0**-10, "atol": 2 * 2.0**-24}
 def test_float16_mean_over_a_total_weight_beyond_65504_has_torchs_gradient(label_smoothing,
                                                                            overflow):
     # torch's nll_loss holds the mean's total weight in float16: beyond 65504 it
-    # is inf, so the loss is NaN and the target part's gradient 0. The smoothing
+    # is inf, so the target part's gradient is 0 (and the loss NaN, as these
+    # losses' float16 sum overflows too). The smoothing
     # part divides by the count of examples without a weight (an integer, not
     # rounded) and by the float16 total with one (0 again).
     logits, targets, weight = float16_mean_beyond_65504(overflow, np.random.default_rng(0))

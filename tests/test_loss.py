@@ -363,7 +363,6 @@ def test_probability_targets_promote_with_the_weight_as_in_torch(seed, label_smo
         assert grad.dtype == logits.dtype
 
 
-
 @pytest.mark.parametrize("weight_dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("options", [{"reduction": "none"}, {"reduction": "sum"},
                                      {"label_smoothing": 0.2}])
@@ -396,7 +395,6 @@ def test_a_wider_weight_with_float16_logits_and_class_indices_is_cast_to_float16
         np.testing.assert_array_equal(ours, expected)
 
 
-
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_float16_probability_products_are_rounded_one_at_a_time_as_torch(reduction):
     # torch makes a float16 tensor of log_probs * targets, then of its product
@@ -414,6 +412,32 @@ def test_float16_probability_products_are_rounded_one_at_a_time_as_torch(reducti
         theirs = torch_cross_entropy(logits, targets, **options)
         _assert_float16_as_torch(ours, theirs)
         assert not np.all(np.isfinite(ours))
+
+
+def test_a_float32_weight_beyond_float16s_range_is_cast_to_inf_without_a_warning():
+    # The cast is silent, as torch's float16 weight would hold it: inf.
+    logits = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -1.0]], dtype=np.float16)  # (N, C)
+    targets = np.array([2, 1])
+    weight = np.array([1.0, 1e5, 1.0], dtype=np.float32)  # (C,): float16 holds 1e5 as inf
+    for reduction in ["none", "sum"]:
+        theirs = torch_cross_entropy(logits, targets, reduction=reduction,
+                                     weight=np.array([1.0, np.inf, 1.0], dtype=np.float16))
+        _assert_float16_as_torch(cross_entropy(logits, targets, weight=weight,
+                                               reduction=reduction), theirs)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_float16_smoothing_products_with_class_indices_are_rounded_as_torch(reduction):
+    # torch's smoothing term -(log_probs * weight).sum(1) makes a float16 tensor of
+    # the products: -40000 * 2 is -inf and -30000 * -3 is +inf, so the row's sum
+    # is NaN; in float32 they were -80000 + 90000 = 10000 and the loss finite.
+    logits = np.array([[0.0, -40000.0, -30000.0], [0.0, 1.0, 2.0]], dtype=np.float16)
+    targets = np.array([0, 2])
+    options = {"weight": np.array([1.0, 2.0, -3.0], dtype=np.float16),
+               "label_smoothing": 0.5, "reduction": reduction}
+    ours = cross_entropy(logits, targets, **options)
+    _assert_float16_as_torch(ours, torch_cross_entropy(logits, targets, **options))
+    assert np.isnan(ours.flat[0])
 
 
 # Unusual inputs and options, each against torch.

@@ -21,7 +21,8 @@ class CrossEntropyInputs(NamedTuple):
 
     logits: np.ndarray  # (N, C, ...) floating, float16 widened to float32
     targets: np.ndarray  # (N, ...) int, or (N, C, ...) floating probabilities
-    weight: np.ndarray | None  # (C,) in the logits' dtype (float16's values widened)
+    weight: np.ndarray | None  # (C,) in the logits' dtype (float16 widened); with
+    # probability targets, promoted with them as torch promotes
     ignore_index: int
     reduction: str
     label_smoothing: float
@@ -123,8 +124,10 @@ def check_inputs(logits, targets, weight, ignore_index, reduction, label_smoothi
             weight = weight.astype(np.result_type(logits.dtype, weight.dtype))
         else:
             # Cast to the caller's dtype (float16 included) before widening, so a
-            # float32 weight with float16 logits is the float16 weight torch wants.
-            weight = widen_half(weight.astype(result_dtype))
+            # float32 weight with float16 logits is the float16 weight torch wants
+            # (beyond 65504, inf: silently, as torch's float16 weight holds it).
+            with np.errstate(over="ignore"):
+                weight = widen_half(weight.astype(result_dtype))
 
     if probability_targets:
         if not np.issubdtype(targets.dtype, np.floating):

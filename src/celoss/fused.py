@@ -411,12 +411,13 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     \qquad \text{lse}_n = \log \sum_{c=1}^{C} e^{x_{n,c}}$$
 
     (0 for ignored rows), reduced as :func:`celoss.cross_entropy` reduces
-    them (each of the two sums on its own, then mixed). The
-    gradient is $p_{n,c} \sum_k w_k q_{n,k} - w_c q_{n,c}$ divided by the
-    mean's denominator, with $q_{n,k} = (1 - \varepsilon)[k = y_n] +
-    \varepsilon / C$ the smoothed target, as in
-    :func:`celoss.cross_entropy_grad`; its
-    exponentials are the ones the log-sum-exp already computed.
+    them (each of the two sums on its own, then mixed). The gradient is
+    $p_{n,c} \sum_k w_k q_{n,k} - w_c q_{n,c}$ divided by the mean's
+    denominator (for float16, the two denominators
+    :func:`celoss.cross_entropy_grad` describes), with
+    $q_{n,k} = (1 - \varepsilon)[k = y_n] + \varepsilon / C$ the smoothed
+    target, as in :func:`celoss.cross_entropy_grad`; its exponentials are
+    the ones the log-sum-exp already computed.
 
     Blocks hold ``BLOCK_BYTES`` of logits; rows longer than that are
     split into tiles merged by :func:`online_logsumexp`. float16 logits are

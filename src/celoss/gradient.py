@@ -124,10 +124,9 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
     where $D = \sum_n w_{y_n}$ over examples that are not ignored for
     class-index targets with ``"mean"``, the number of examples for
     probability targets with ``"mean"``, and 1 otherwise. As in torch, a
-    float16 $D$ of class indices is held in float16 (beyond 65504 it is
-    inf, and with the loss NaN the gradient is 0), except in the
-    label-smoothing term without a weight, whose mean divides by the count
-    of examples.
+    float16 $D$ of class indices is held in float16: beyond 65504 it is
+    inf, and the gradient 0, except in the label-smoothing term without a
+    weight, whose mean divides by the count of examples.
 
     Examples
     --------
@@ -191,7 +190,7 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
             if smoothing > 0:
                 # The uniform part's mean divides by the same total with a weight,
                 # and by the count of examples without one: an integer, not rounded.
-                uniform_scale = 1 / total_weight if mean and inputs.weight is None else scale
+                uniform_scale = 1 / total_weight if mean and inputs.weight is None else scale  # ()
                 # torch zeroes ignored rows, then multiplies by every weight (so an
                 # ignored row meets an inf weight as NaN).
                 uniform = np.where(kept, smoothing / num_classes * uniform_scale, 0)  # (N, 1)

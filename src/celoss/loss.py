@@ -10,7 +10,7 @@ import numpy as np
 from ._dtypes import round_like
 from ._validation import check_inputs
 from .gradient import _smooth_probability_targets
-from .nll import _nll_losses, _soft_target_losses, soft_target_loss, target_weights
+from .nll import _nll_losses, _soft_target_losses, target_weights
 from .probabilities import log_softmax
 from .reduction import _mix_smoothing, _reduce_as_torch
 
@@ -102,7 +102,7 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     adds (the two can differ by a float16 unit, within
     ``TOLERANCES["float16"]``); with class-index targets, a weight of another
     dtype than the logits (float64 or integer weights for float32 logits,
-    float32 for float16) is cast to the logits' dtype, where torch raises;
+    any other for float16) is cast to the logits' dtype, where torch raises;
     logits with no classes at all ($C = 0$) raise, where torch returns NaN
     for probability targets (and raises for class indices).
 
@@ -159,8 +159,10 @@ def cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         # The loss against the uniform target, -sum_c w_c log p_{n,c}, is reduced
         # on its own and scaled by eps / C only then, as torch does (scaling first
         # would keep finite what overflows in torch).
-        uniform_sums = soft_target_loss(log_probs, np.ones((), log_probs.dtype),
-                                        weight=weight)  # (N,)
+        # Each product log_probs * weight is a tensor in torch: float16 ones
+        # rounded, so -40000 * 2 is -inf (and beside +inf, NaN) before the sum.
+        uniform_sums = _soft_target_losses(log_probs, np.ones((), log_probs.dtype), weight,
+                                           (dtype, dtype))  # (N,)
         # torch's -(log_probs * weight).sum(class_dim) is a per-example tensor in
         # the loss's dtype: a float16 row of 65514 is 65504 before the batch sum.
         uniform_sums = round_like(np.where(targets == ignore_index, 0, uniform_sums),
