@@ -81,6 +81,11 @@ def _smooth_probability_targets(targets, num_classes, label_smoothing, dtype):
     return round_like(scaled + uniform, dtype)  # (N, C)
 
 
+def _torch_scalar(value, dtype):
+    """A Python number as torch's autograd multiplies by it: float16 for float16."""
+    return round_like(np.float32(value), dtype) if dtype == np.float16 else value
+
+
 def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
                        reduction="mean", label_smoothing=0.0):
     r"""Gradient of :func:`celoss.cross_entropy` with respect to the logits.
@@ -161,17 +166,24 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
     log_probs = log_softmax(logits.astype(inputs.logits_dtype, copy=False), axis=axis)
     probs = np.exp(log_probs.astype(logits.dtype, copy=False))  # (N, C)
     mean = inputs.reduction == "mean"
+    half = inputs.logits_dtype  # float16: each of torch's steps below is rounded to it
     # d loss / d log p, built in torch's order: the mean divides by the total weight
     # before the weights multiply, so a total of 0 or a weight of inf or NaN gives
     # inf and NaN exactly where torch's do.
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if inputs.probability_targets:
             q = targets  # (N, C)
             if smoothing > 0:
                 q = _smooth_probability_targets(targets, num_classes, smoothing,
                                             inputs.targets_dtype)  # (N, C)
+            # Backwards through -(log_probs * q * weight).sum() / count: the count
+            # divides first, then the weight multiplies, then q, each product held
+            # in its forward product's dtype.
             scale = 1 / np.asarray(logits.size // num_classes, logits.dtype) if mean else 1
-            upstream = -(q * weight) * scale  # (N, C)
+            scale = round_like(np.asarray(scale, logits.dtype), inputs.dtype)  # ()
+            product_dtype = np.result_type(half, inputs.targets_dtype)  # of log_probs * q
+            upstream = round_like(-(q * round_like(weight * scale, product_dtype)),
+                                  half)  # (N, C)
         else:
             kept = np.expand_dims(targets != ignore_index, axis)  # (N, 1)
             classes = np.arange(num_classes).reshape(class_shape)  # (1, C)
@@ -182,19 +194,25 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
             total_weight = np.sum(target_weight)  # ()
             # torch's nll_loss holds the mean's total weight in the logits' dtype:
             # a float16 total beyond 65504 is inf, and this part's gradient 0.
-            scale = 1 / round_like(total_weight, inputs.logits_dtype) if mean else 1  # ()
+            scale = 1 / round_like(total_weight, half) if mean else 1  # ()
+            # torch's factors 1 - eps and eps / C are float16 scalars for float16
+            # logits, and each division and product is rounded in turn.
+            target_factor = _torch_scalar(1 - smoothing, half)
+            target_step = round_like(-target_factor * scale, half)  # ()
             # The one-hot part holds w_{y_n} alone: another class's weight of inf
             # or NaN stays out of it, as in torch (0 * inf would be NaN).
-            upstream = np.where(one_hot, -(1 - smoothing) * scale
-                                * np.expand_dims(target_weight, axis), 0)  # (N, C)
+            upstream = np.where(one_hot, round_like(
+                target_step * np.expand_dims(target_weight, axis), half), 0)  # (N, C)
             if smoothing > 0:
                 # The uniform part's mean divides by the same total with a weight,
                 # and by the count of examples without one: an integer, not rounded.
                 uniform_scale = 1 / total_weight if mean and inputs.weight is None else scale  # ()
+                uniform_factor = _torch_scalar(smoothing / num_classes, half)
+                uniform_step = round_like(uniform_factor * uniform_scale, half)  # ()
                 # torch zeroes ignored rows, then multiplies by every weight (so an
                 # ignored row meets an inf weight as NaN).
-                uniform = np.where(kept, smoothing / num_classes * uniform_scale, 0)  # (N, 1)
-                upstream = upstream - uniform * weight  # (N, C)
-        upstream = round_like(upstream, inputs.logits_dtype)  # (N, C)
+                uniform = np.where(kept, uniform_step, 0)  # (N, 1)
+                upstream = upstream - round_like(uniform * weight, half)  # (N, C)
+        upstream = round_like(upstream, half)  # (N, C)
         grad = upstream - probs * np.sum(upstream, axis=axis, keepdims=True)  # (N, C)
     return grad.astype(inputs.logits_dtype, copy=False)  # (N, C)
