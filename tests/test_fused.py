@@ -718,3 +718,27 @@ def test_float16_confident_row_has_torchs_zero_log_probability(weight):
     theirs, _ = torch_loss_and_grad(logits, targets, **options)
     _assert_float16_as_torch(ours, theirs)
     np.testing.assert_array_equal(ours, cross_entropy(logits, targets, **options))
+
+
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.3, "reduction": "sum"},
+                                     {"weight": True, "reduction": "none"},
+                                     {"weight": True, "label_smoothing": 1.0}])
+def test_float16_gradient_is_cross_entropy_grads_with_and_without_out(options):
+    # torch's float16 gradient rounds each backward step from the float16
+    # log-softmax; cross_entropy_grad follows those steps, and the fused path
+    # returns its gradient for float16 rather than one from float32 blocks.
+    rng = np.random.default_rng(11)
+    logits = (rng.normal(size=(64, 300)) * 4).astype(np.float16)  # (N, V)
+    logits[:, :5] = np.finfo(np.float16).min  # masked classes
+    targets = rng.integers(5, 300, size=64)  # (N,)
+    targets[::7] = -100
+    if options.get("weight"):
+        options = {**options, "weight": rng.uniform(0, 3000, size=300).astype(np.float16)}
+    expected = cross_entropy_grad(logits, targets, **options)
+    with block_bytes(1024):  # rows cut into tiles, blocks shared by threads
+        _, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
+        out = np.full(logits.shape, np.nan, dtype=np.float16)
+        _, returned = fused_cross_entropy(logits, targets, return_grad=True, out=out, **options)
+    np.testing.assert_array_equal(grad, expected)
+    assert returned is out
+    np.testing.assert_array_equal(out, expected)

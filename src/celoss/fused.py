@@ -22,6 +22,7 @@ import numpy as np
 
 from ._dtypes import round_like
 from ._validation import check_inputs
+from .gradient import cross_entropy_grad
 from .nll import target_weights
 from .reduction import _mix_smoothing, _reduce_as_torch
 
@@ -221,7 +222,7 @@ def weighted_log_prob_sums(x, shift, log_total, weight, scratch, tile, log_prob_
 
 
 def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
-                grad, scratch, tile, log_prob_dtype=None, uniform_scale=None):
+                grad, scratch, tile, log_prob_dtype=None):
     r"""Per-example losses of one block of rows and, optionally, their gradient.
 
     The two losses label smoothing mixes come back apart, as
@@ -255,10 +256,6 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
     log_prob_dtype : dtype, optional
         float16 for float16 logits (computed in float32): the log-probabilities
         the losses use are rounded to float16, as torch's are.
-    uniform_scale : ndarray of shape (R,), optional
-        $s'_n$, the label-smoothing part's ``scale`` where its mean has another
-        denominator (the count of examples, where ``scale`` divides by a float16
-        total); ``None`` means ``scale``.
 
     Returns
     -------
@@ -272,15 +269,15 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
 
     Notes
     -----
-    With $\text{lse}_n = \log \sum_c e^{x_{n,c}}$, $w_\Sigma = \sum_c w_c$,
-    $s_n$ = ``scale`` and $s'_n$ = ``uniform_scale``, the example's loss is
+    With $\text{lse}_n = \log \sum_c e^{x_{n,c}}$, $w_\Sigma = \sum_c w_c$ and
+    $s_n$ = ``scale``, the example's loss is
 
     $$l_n = (1 - \varepsilon)\, w_{y_n} (\text{lse}_n - x_{n,y_n})
     - \frac{\varepsilon}{C} \sum_c w_c \log p_{n,c}$$
 
-    $$\frac{\partial \ell}{\partial x_{n,c}} =
-    \big((1 - \varepsilon) w_{y_n} s_n + \tfrac{\varepsilon}{C} w_\Sigma s'_n\big) p_{n,c}
-    - (1 - \varepsilon) w_{y_n} s_n [c = y_n] - \tfrac{\varepsilon}{C} w_c s'_n$$
+    $$\frac{\partial \ell}{\partial x_{n,c}} = s_n \Big(
+    \big((1 - \varepsilon) w_{y_n} + \tfrac{\varepsilon}{C} w_\Sigma\big) p_{n,c}
+    - (1 - \varepsilon) w_{y_n} [c = y_n] - \tfrac{\varepsilon}{C} w_c \Big)$$
     """
     num_rows, num_classes = x.shape
     smoothing = label_smoothing / num_classes  # eps / C
@@ -308,23 +305,20 @@ def fused_block(x, targets, kept, target_weight, scale, weight, label_smoothing,
         uniform_sums = np.where(kept, -log_prob_sums[:, 0], 0)  # (R,)
 
     if grad is not None:
-        uniform_scale = scale if uniform_scale is None else uniform_scale  # (R,)
         # exps hold e^{x - m^(k)} per tile k: one factor per tile makes them
         # probabilities scaled by the example's total target weight.
-        target_mass = ((1 - label_smoothing) * target_weight * scale
-                       + smoothing * total_class_weight * uniform_scale)  # (R,)
-        coefficient = target_mass[:, None] / total  # (R, 1)
+        target_mass = (1 - label_smoothing) * target_weight + smoothing * total_class_weight  # (R,)
+        coefficient = (scale * target_mass)[:, None] / total  # (R, 1)
         for k, start in enumerate(range(0, num_classes, tile)):
             stop = min(start + tile, num_classes)
             grad_tile = grad[:, start:stop]  # (R, T)
             grad_tile *= coefficient * np.exp(shifts[k] - row_max)  # (R, T)
             if label_smoothing > 0:
                 if weight is None:
-                    grad_tile -= (smoothing * uniform_scale)[:, None]  # (R, T)
+                    grad_tile -= (smoothing * scale)[:, None]  # (R, T)
                 else:
                     smoothed = scratch[:, :stop - start]  # (R, T)
-                    np.multiply((smoothing * uniform_scale)[:, None], weight[start:stop],
-                                out=smoothed)
+                    np.multiply((smoothing * scale)[:, None], weight[start:stop], out=smoothed)
                     grad_tile -= smoothed  # (R, T)
         grad[rows, targets] -= (1 - label_smoothing) * target_weight * scale  # (R,)
     return target_losses, uniform_sums  # (R,), (R,) or None
@@ -411,25 +405,26 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     \qquad \text{lse}_n = \log \sum_{c=1}^{C} e^{x_{n,c}}$$
 
     (0 for ignored rows), reduced as :func:`celoss.cross_entropy` reduces
-    them (each of the two sums on its own, then mixed). The gradient is
-    $p_{n,c} \sum_k w_k q_{n,k} - w_c q_{n,c}$ divided by the mean's
-    denominator (for float16, the two denominators
-    :func:`celoss.cross_entropy_grad` describes), with
-    $q_{n,k} = (1 - \varepsilon)[k = y_n] + \varepsilon / C$ the smoothed
-    target, as in :func:`celoss.cross_entropy_grad`; its exponentials are
-    the ones the log-sum-exp already computed.
+    them (each of the two sums on its own, then mixed). The
+    gradient is $p_{n,c} \sum_k w_k q_{n,k} - w_c q_{n,c}$ divided by the
+    mean's denominator, with $q_{n,k} = (1 - \varepsilon)[k = y_n] +
+    \varepsilon / C$ the smoothed target, as in
+    :func:`celoss.cross_entropy_grad`; its
+    exponentials are the ones the log-sum-exp already computed.
 
     Blocks hold ``BLOCK_BYTES`` of logits; rows longer than that are
-    split into tiles merged by :func:`online_logsumexp`. float16 logits are
-    computed in float32 (the shared input checks widen them, which copies
-    them, and the gradient is rounded back from a float32 copy): the memory
-    savings are for float32 and float64. The log-probabilities the loss uses
-    are rounded to float16 one by one, as torch's float16 log-softmax rounds
-    them (after rounding each row's sum of exponentials and its log, as
-    torch's kernel does): one below -65520 (beyond float16's range) is $-\infty$, so an
-    example whose target is that class has an infinite loss and, with label
-    smoothing, so does every example with such a class (NaN where its weight
-    is 0), as in torch.
+    split into tiles merged by :func:`online_logsumexp`. The memory savings
+    are for float32 and float64. float16 logits are computed in float32 (the
+    shared input checks widen them, which copies them). The log-probabilities
+    the loss uses are rounded to float16 one by one, as torch's float16
+    log-softmax rounds them, after rounding each row's sum of exponentials
+    and its log, as torch's kernel does: one below -65520 (beyond float16's
+    range) is $-\infty$, so an example whose target is that class has an
+    infinite loss and, with label smoothing, so does every example with such
+    a class (NaN where its weight is 0), as in torch. A float16 gradient is
+    :func:`celoss.cross_entropy_grad`'s, which rounds each of torch's
+    float16 steps from the whole log-softmax, so it is not computed in the
+    blocks.
 
     References
     ----------
@@ -453,7 +448,8 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     #>  [ 0.0543 -0.0988  0.0445]]
     ```
     """
-    caller_logits = logits
+    caller = dict(logits=logits, targets=targets, weight=weight, ignore_index=ignore_index,
+                  reduction=reduction, label_smoothing=label_smoothing)
     inputs = check_inputs(logits, targets, weight, ignore_index, reduction,
                           label_smoothing)
     if inputs.probability_targets or inputs.logits.ndim != 2:
@@ -473,20 +469,16 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     kept = targets != ignore_index  # (N,)
     safe_targets = np.where(kept, targets, 0)  # (N,)
     total_weight = np.sum(target_weight)  # ()
-    mean = inputs.reduction == "mean"
-    # As in cross_entropy_grad: the target part's mean divides by the total held in
-    # the logits' dtype (float16's inf beyond 65504), the smoothing part's by the
-    # same total with a weight and by the count of examples without one.
-    denominator = round_like(total_weight, inputs.logits_dtype) if mean else np.ones((), dtype)
-    uniform_denominator = total_weight if mean and weight is None else denominator  # ()
+    denominator = total_weight if inputs.reduction == "mean" else np.ones((), dtype)  # ()
     with np.errstate(divide="ignore"):  # 1 / 0 = inf: NaN gradients, as in torch
         scale = np.where(kept, 1 / denominator, 0).astype(dtype)  # (N,)
-        uniform_scale = np.where(kept, 1 / uniform_denominator, 0).astype(dtype)  # (N,)
     grad = None
     if return_grad:
-        grad = _check_out(out, logits.shape, inputs.logits_dtype, caller_logits)  # (N, V)
-    # float16 is computed in float32, as the checks widened it, and rounded at the end.
-    work_grad = grad if grad is None or grad.dtype == dtype else np.empty(logits.shape, dtype)
+        grad = _check_out(out, logits.shape, inputs.logits_dtype, caller["logits"])  # (N, V)
+    # float16's gradient takes torch's float16 steps, which start from the whole
+    # float16 log-softmax: cross_entropy_grad computes it, not the blocks.
+    half = inputs.logits_dtype == np.float16
+    block_grad = None if half else grad  # (N, V) or None
     log_prob_dtype = inputs.logits_dtype if inputs.logits_dtype == np.float16 else None
     target_losses = np.empty(num_rows, dtype=dtype)  # (N,)
     uniform_sums = np.empty(num_rows, dtype=dtype) if inputs.label_smoothing > 0 else None
@@ -509,9 +501,8 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
                 target_losses[block], uniform = fused_block(
                     logits[block], safe_targets[block], kept[block],
                     target_weight[block], scale[block], weight, inputs.label_smoothing,
-                    None if work_grad is None else work_grad[block],
+                    None if block_grad is None else block_grad[block],
                     scratch[:block.stop - block.start], tile, log_prob_dtype,
-                    uniform_scale[block],
                 )  # (R,)
                 if uniform is not None:
                     uniform_sums[block] = uniform  # (R,)
@@ -534,7 +525,6 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         loss = _mix_smoothing(loss, uniform_loss, inputs.label_smoothing, num_classes,
                               inputs.dtype)  # ()
     loss = np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
-    if work_grad is not grad:
-        with np.errstate(over="ignore"):  # beyond float16's range is inf, as in torch
-            np.copyto(grad, work_grad, casting="same_kind")  # (N, V)
+    if half and return_grad:
+        np.copyto(grad, cross_entropy_grad(**caller))  # (N, V)
     return (loss, grad) if return_grad else loss
