@@ -722,7 +722,8 @@ def test_float16_confident_row_has_torchs_zero_log_probability(weight):
 
 @pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.3, "reduction": "sum"},
                                      {"weight": True, "reduction": "none"},
-                                     {"weight": True, "label_smoothing": 1.0}])
+                                     {"weight": True, "label_smoothing": 1.0}],
+                         ids=["mean", "smoothing-sum", "weight-none", "weight-smoothing-1"])
 def test_float16_gradient_is_cross_entropy_grads_with_and_without_out(options):
     # torch's float16 gradient rounds each backward step from the float16
     # log-softmax; cross_entropy_grad follows those steps, and the fused path
@@ -742,3 +743,17 @@ def test_float16_gradient_is_cross_entropy_grads_with_and_without_out(options):
     np.testing.assert_array_equal(grad, expected)
     assert returned is out
     np.testing.assert_array_equal(out, expected)
+
+
+def test_a_float16_gradient_beyond_65504_is_torchs_inf_without_a_warning():
+    # Weights of 1000 with full smoothing: the first class's gradient, about
+    # 2000 * 33.3, is beyond float16's range, inf in torch, silently.
+    logits = np.array([[10.0, 0.0, 0.0]], dtype=np.float16)  # (N, C)
+    targets = np.array([0])
+    options = dict(weight=np.array([0.01, 1000.0, 1000.0], dtype=np.float16),
+                   label_smoothing=1.0)
+    _, torch_grad = torch_loss_and_grad(logits, targets, **options)
+    assert np.isinf(torch_grad).any()
+    _, grad = fused_cross_entropy(logits, targets, return_grad=True, **options)
+    _assert_float16_as_torch(grad, torch_grad)
+    _assert_float16_as_torch(cross_entropy_grad(logits, targets, **options), torch_grad)

@@ -352,7 +352,8 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     materialising the (N, V) softmax: rows are processed in cache-sized
     blocks on every core, each block's log-sum-exp comes from the online
     normaliser, and the gradient is written straight into the array it is
-    returned in. Extra memory is a few blocks per thread plus O(N).
+    returned in. Extra memory is a few blocks per thread plus O(N), for
+    float32 and float64 (float16: see the Notes).
 
     Parameters
     ----------
@@ -372,7 +373,8 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         $\varepsilon$ in [0, 1].
     return_grad : bool, default False
         Also return $\partial \ell / \partial x$ (of the sum of the losses
-        for ``"none"``), computed in the same pass.
+        for ``"none"``), computed in the same pass (float16: by
+        :func:`celoss.cross_entropy_grad`, after it).
     out : ndarray of shape (N, V), optional
         Where to write the gradient, in the logits' dtype, so a training
         loop allocates nothing; requires ``return_grad=True``.
@@ -424,7 +426,8 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     a class (NaN where its weight is 0), as in torch. A float16 gradient is
     :func:`celoss.cross_entropy_grad`'s, which rounds each of torch's
     float16 steps from the whole log-softmax, so it is not computed in the
-    blocks.
+    blocks: it takes that function's time and its (N, V) float32
+    intermediates (about 13 times the logits' bytes at its peak).
 
     References
     ----------
@@ -477,8 +480,8 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         grad = _check_out(out, logits.shape, inputs.logits_dtype, caller["logits"])  # (N, V)
     # float16's gradient takes torch's float16 steps, which start from the whole
     # float16 log-softmax: cross_entropy_grad computes it, not the blocks.
-    half = inputs.logits_dtype == np.float16
-    block_grad = None if half else grad  # (N, V) or None
+    float16 = inputs.logits_dtype == np.float16
+    block_grad = None if float16 else grad  # (N, V) or None
     log_prob_dtype = inputs.logits_dtype if inputs.logits_dtype == np.float16 else None
     target_losses = np.empty(num_rows, dtype=dtype)  # (N,)
     uniform_sums = np.empty(num_rows, dtype=dtype) if inputs.label_smoothing > 0 else None
@@ -525,6 +528,6 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         loss = _mix_smoothing(loss, uniform_loss, inputs.label_smoothing, num_classes,
                               inputs.dtype)  # ()
     loss = np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
-    if half and return_grad:
+    if float16 and return_grad:
         np.copyto(grad, cross_entropy_grad(**caller))  # (N, V)
     return (loss, grad) if return_grad else loss

@@ -166,7 +166,9 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
     log_probs = log_softmax(logits.astype(inputs.logits_dtype, copy=False), axis=axis)
     probs = np.exp(log_probs.astype(logits.dtype, copy=False))  # (N, C)
     mean = inputs.reduction == "mean"
-    half = inputs.logits_dtype  # float16: each of torch's steps below is rounded to it
+    # torch holds each backward step below in the logits' dtype: for float16,
+    # round_like rounds each one; for float32 and float64 it does nothing.
+    step_dtype = inputs.logits_dtype
     # d loss / d log p, built in torch's order: the mean divides by the total weight
     # before the weights multiply, so a total of 0 or a weight of inf or NaN gives
     # inf and NaN exactly where torch's do.
@@ -181,9 +183,9 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
             # in its forward product's dtype.
             scale = 1 / np.asarray(logits.size // num_classes, logits.dtype) if mean else 1
             scale = round_like(np.asarray(scale, logits.dtype), inputs.dtype)  # ()
-            product_dtype = np.result_type(half, inputs.targets_dtype)  # of log_probs * q
+            product_dtype = np.result_type(step_dtype, inputs.targets_dtype)  # of log_probs * q
             upstream = round_like(-(q * round_like(weight * scale, product_dtype)),
-                                  half)  # (N, C)
+                                  step_dtype)  # (N, C)
         else:
             kept = np.expand_dims(targets != ignore_index, axis)  # (N, 1)
             classes = np.arange(num_classes).reshape(class_shape)  # (1, C)
@@ -194,25 +196,26 @@ def cross_entropy_grad(logits, targets, *, weight=None, ignore_index=-100,
             total_weight = np.sum(target_weight)  # ()
             # torch's nll_loss holds the mean's total weight in the logits' dtype:
             # a float16 total beyond 65504 is inf, and this part's gradient 0.
-            scale = 1 / round_like(total_weight, half) if mean else 1  # ()
+            scale = 1 / round_like(total_weight, step_dtype) if mean else 1  # ()
             # torch's factors 1 - eps and eps / C are float16 scalars for float16
             # logits, and each division and product is rounded in turn.
-            target_factor = _torch_scalar(1 - smoothing, half)
-            target_step = round_like(-target_factor * scale, half)  # ()
+            target_factor = _torch_scalar(1 - smoothing, step_dtype)
+            target_step = round_like(-target_factor * scale, step_dtype)  # ()
             # The one-hot part holds w_{y_n} alone: another class's weight of inf
             # or NaN stays out of it, as in torch (0 * inf would be NaN).
             upstream = np.where(one_hot, round_like(
-                target_step * np.expand_dims(target_weight, axis), half), 0)  # (N, C)
+                target_step * np.expand_dims(target_weight, axis), step_dtype), 0)  # (N, C)
             if smoothing > 0:
                 # The uniform part's mean divides by the same total with a weight,
                 # and by the count of examples without one: an integer, not rounded.
                 uniform_scale = 1 / total_weight if mean and inputs.weight is None else scale  # ()
-                uniform_factor = _torch_scalar(smoothing / num_classes, half)
-                uniform_step = round_like(uniform_factor * uniform_scale, half)  # ()
+                uniform_factor = _torch_scalar(smoothing / num_classes, step_dtype)
+                uniform_step = round_like(uniform_factor * uniform_scale, step_dtype)  # ()
                 # torch zeroes ignored rows, then multiplies by every weight (so an
                 # ignored row meets an inf weight as NaN).
                 uniform = np.where(kept, uniform_step, 0)  # (N, 1)
-                upstream = upstream - round_like(uniform * weight, half)  # (N, C)
-        upstream = round_like(upstream, half)  # (N, C)
+                upstream = upstream - round_like(uniform * weight, step_dtype)  # (N, C)
+        upstream = round_like(upstream, step_dtype)  # (N, C)
         grad = upstream - probs * np.sum(upstream, axis=axis, keepdims=True)  # (N, C)
-    return grad.astype(inputs.logits_dtype, copy=False)  # (N, C)
+    with np.errstate(over="ignore"):  # beyond float16's range is inf, as in torch
+        return grad.astype(inputs.logits_dtype, copy=False)  # (N, C)
