@@ -482,7 +482,7 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
     # float16 log-softmax: cross_entropy_grad computes it, not the blocks.
     float16 = inputs.logits_dtype == np.float16
     block_grad = None if float16 else grad  # (N, V) or None
-    log_prob_dtype = inputs.logits_dtype if inputs.logits_dtype == np.float16 else None
+    log_prob_dtype = inputs.logits_dtype if float16 else None
     target_losses = np.empty(num_rows, dtype=dtype)  # (N,)
     uniform_sums = np.empty(num_rows, dtype=dtype) if inputs.label_smoothing > 0 else None
 
@@ -528,6 +528,8 @@ def fused_cross_entropy(logits, targets, *, weight=None, ignore_index=-100,
         loss = _mix_smoothing(loss, uniform_loss, inputs.label_smoothing, num_classes,
                               inputs.dtype)  # ()
     loss = np.asarray(loss).astype(inputs.dtype, copy=False)  # ()
-    if float16 and return_grad:
+    if float16 and return_grad and out is None:
+        grad = cross_entropy_grad(**caller)  # (N, V): no copy into the unused new array
+    elif float16 and return_grad:
         np.copyto(grad, cross_entropy_grad(**caller))  # (N, V)
     return (loss, grad) if return_grad else loss
